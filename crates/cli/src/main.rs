@@ -1,0 +1,189 @@
+//! `hypatia`: the command line of the Hypatia math reasoning and tutoring engine.
+//!
+//! Each verb is a thin layer over a library crate; this crate only parses arguments,
+//! loads the model a verb needs (pulling it on first use) and prints results in the shapes
+//! that DESIGN.md fixes, since scripts outside the repository rely on them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hypatia_llm::{models, EngineConfig, LlamaEngine, ModelStore, DEFAULT_MODEL};
+use hypatia_solve::{strategy_by_name, Event, Problem};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(name = "hypatia", version, about = "Local-first math reasoning and tutoring for small language models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch and list models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Solve a problem with a strategy.
+    Solve(SolveArgs),
+    /// Benchmarks (results also written as JSON).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download and verify a model (default: the default model).
+    Pull { name: Option<String> },
+    /// List known models, their sizes and whether they are present.
+    List,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Prompt and decode speed, time to first token and peak memory of the engine.
+    Engine(bench::EngineBenchArgs),
+}
+
+/// Engine settings shared by every verb that runs a model.
+#[derive(Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// Registry name or path to a .gguf file.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Threads for llama.cpp (default: the cores that are free now).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// KV cells shared by all sequences.
+    #[arg(long, default_value_t = 8192)]
+    pub ctx: u32,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: u32,
+}
+
+impl EngineArgs {
+    pub fn load(&self) -> Result<LlamaEngine> {
+        let store = ModelStore::default();
+        let path = store.ensure(&self.model)?;
+        let config = EngineConfig {
+            n_ctx: self.ctx,
+            n_seq_max: self.parallel,
+            n_threads: self.threads,
+            ..EngineConfig::default()
+        };
+        LlamaEngine::load(&self.model, &path, &config)
+            .with_context(|| format!("loading model {}", self.model))
+    }
+}
+
+#[derive(Args)]
+struct SolveArgs {
+    /// Strategy: cot.
+    #[arg(long, default_value = "cot")]
+    strategy: String,
+    /// Print one JSON object instead of streaming text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// The problem, in words.
+    problem: String,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HYPATIA_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Model { command: ModelCommand::Pull { name } } => model_pull(name),
+        Command::Model { command: ModelCommand::List } => model_list(),
+        Command::Solve(args) => solve(args),
+        Command::Bench { command: BenchCommand::Engine(args) } => bench::engine(args),
+    }
+}
+
+fn model_pull(name: Option<String>) -> Result<()> {
+    let name = name.unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let spec = models::find(&name)?;
+    let store = ModelStore::default();
+    let was_present = store.is_present(&spec);
+    let path = store.pull(&spec)?;
+    let verb = if was_present { "already present" } else { "pulled and verified" };
+    println!("{name}: {verb} at {}", path.display());
+    Ok(())
+}
+
+fn model_list() -> Result<()> {
+    let store = ModelStore::default();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<20} {:>9}  {:<8} description", "name", "size", "status")?;
+    for spec in models::registry() {
+        let status = if store.is_present(&spec) { "present" } else { "absent" };
+        let size = format!("{:.0} MB", spec.bytes as f64 / 1e6);
+        writeln!(out, "{:<20} {:>9}  {:<8} {}", spec.name, size, status, spec.description)?;
+    }
+    writeln!(out, "models directory: {}", store.dir().display())?;
+    Ok(())
+}
+
+fn solve(args: SolveArgs) -> Result<()> {
+    let strategy = strategy_by_name(&args.strategy)?;
+    if args.problem.trim().is_empty() {
+        anyhow::bail!("the problem is empty; pass it in quotes: hypatia solve \"What is 2+3?\"");
+    }
+    let engine = args.engine.load()?;
+    let problem = Problem::new(args.problem);
+    let json = args.json;
+    let mut stdout = std::io::stdout();
+    let solution = strategy.solve(&engine, &problem, &mut |event| {
+        let Event::Text(text) = event;
+        if !json {
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        }
+    })?;
+    if json {
+        let value = serde_json::json!({
+            "answer": solution.answer,
+            "strategy": solution.strategy,
+            "model": solution.model,
+            "tokens": solution.completion_tokens,
+            "prompt_tokens": solution.prompt_tokens,
+            "seconds": solution.seconds,
+            "text": solution.text,
+        });
+        println!("{value}");
+    } else {
+        let answer = solution.answer.as_deref().unwrap_or("(no answer found)");
+        println!("\n\nAnswer: {answer}");
+        eprintln!(
+            "[{} · {} · {} tokens · {:.1} s]",
+            solution.strategy, solution.model, solution.completion_tokens, solution.seconds
+        );
+    }
+    Ok(())
+}
+
+/// Where benchmark results go by default.
+pub fn default_bench_dir() -> PathBuf {
+    PathBuf::from("bench").join("results")
+}

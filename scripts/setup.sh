@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building Hypatia needs on Debian/Ubuntu: a C/C++ toolchain with cmake and
+# libclang (llama.cpp is compiled from source by the llama-cpp-sys-2 crate) and Python 3
+# with pip and venv (models are fetched with pip; model-written programs run in a venv).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+# A Python that is not Debian's (pyenv, a venv) may already bring pip and venv.
+python_ok=false
+if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
+   && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  python_ok=true
+fi
+pkgs=()
+for pkg in cmake clang libclang-dev pkg-config python3 python3-pip python3-venv; do
+  if $python_ok && [[ $pkg == python3* ]]; then continue; fi
+  dpkg -s "$pkg" >/dev/null 2>&1 || pkgs+=("$pkg")
+done
+if ((${#pkgs[@]})); then
+  echo "setup: installing ${pkgs[*]}" >&2
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust stable (https://rustup.rs)" >&2; exit 1; }
