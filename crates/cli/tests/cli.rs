@@ -1,0 +1,72 @@
+//! The `hypatia` binary as a user runs it: output shapes of DESIGN.md and clear errors.
+
+use std::process::{Command, Output};
+
+fn hypatia(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hypatia")).args(args).output().expect("run hypatia")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn model_list_names_every_model_with_size_and_status() {
+    let o = hypatia(&["model", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"] {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        assert!(line.contains("MB"), "{line}");
+        assert!(line.contains("present") || line.contains("absent"), "{line}");
+    }
+}
+
+#[test]
+fn pulling_an_unknown_model_fails_clearly() {
+    let o = hypatia(&["model", "pull", "no-such-model"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("known models"), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_strategy_fails_before_loading_a_model() {
+    let o = hypatia(&["solve", "--strategy", "magic", "What is 1+1?"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown strategy `magic`"), "{}", stderr(&o));
+}
+
+#[test]
+fn solve_json_has_the_contract_fields() {
+    let o = hypatia(&[
+        "solve",
+        "--json",
+        "--model",
+        "smollm2-135m",
+        "--ctx",
+        "2048",
+        "What is 2 plus 3?",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["strategy"], "cot");
+    assert_eq!(v["model"], "smollm2-135m");
+    assert!(v["tokens"].as_u64().unwrap() > 0);
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+    assert!(!v["text"].as_str().unwrap().is_empty());
+    assert!(v.get("answer").is_some());
+}
+
+#[test]
+fn solve_streams_text_then_prints_the_answer_line() {
+    let o = hypatia(&["solve", "--model", "smollm2-135m", "--ctx", "2048", "What is 2 plus 3?"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap_or("");
+    assert!(last.starts_with("Answer: "), "{out}");
+}
