@@ -31,6 +31,13 @@ enum Command {
     },
     /// Solve a problem with a strategy.
     Solve(SolveArgs),
+    /// Run a Python file in the sandbox; prints one JSON object.
+    Exec {
+        /// Wall-clock limit in seconds (default 10).
+        #[arg(long)]
+        timeout: Option<f64>,
+        file: PathBuf,
+    },
     /// Benchmarks (results also written as JSON).
     Bench {
         #[command(subcommand)]
@@ -118,7 +125,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Model { command: ModelCommand::List } => model_list(),
         Command::Solve(args) => solve(args),
         Command::Bench { command: BenchCommand::Engine(args) } => bench::engine(args),
+        Command::Exec { timeout, file } => exec(timeout, &file),
     }
+}
+
+fn exec(timeout: Option<f64>, file: &std::path::Path) -> Result<()> {
+    let timeout = match timeout {
+        Some(t) if !(t.is_finite() && t > 0.0 && t <= 3600.0) => {
+            anyhow::bail!("--timeout must be a number of seconds in (0, 3600], got {t}")
+        }
+        t => t.map(std::time::Duration::from_secs_f64),
+    };
+    if !file.is_file() {
+        anyhow::bail!("{} is not a readable file", file.display());
+    }
+    // An error here is the sandbox failing, never the program: the program's own failures
+    // are statuses inside the JSON.
+    let outcome = hypatia_sandbox::exec_file(file, timeout)
+        .with_context(|| format!("running {} in the sandbox", file.display()))?;
+    println!("{}", outcome.to_json());
+    Ok(())
 }
 
 fn model_pull(name: Option<String>) -> Result<()> {

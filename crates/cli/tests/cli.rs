@@ -70,3 +70,29 @@ fn solve_streams_text_then_prints_the_answer_line() {
     let last = out.lines().last().unwrap_or("");
     assert!(last.starts_with("Answer: "), "{out}");
 }
+
+#[test]
+fn exec_prints_the_contract_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("ok.py");
+    std::fs::write(&ok, "import sympy\nx = sympy.symbols('x')\nprint(sympy.solve(x**2 - 4, x))\n").unwrap();
+    let o = hypatia(&["exec", ok.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["stdout"], "[-2, 2]\n");
+    assert!(v["stderr"].is_string() && v["seconds"].as_f64().is_some());
+
+    let slow = dir.path().join("slow.py");
+    std::fs::write(&slow, "while True:\n    pass\n").unwrap();
+    let o = hypatia(&["exec", "--timeout", "1", slow.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["status"], "timeout");
+}
+
+#[test]
+fn exec_of_a_missing_file_fails_clearly() {
+    let o = hypatia(&["exec", "/nonexistent/prog.py"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a readable file"), "{}", stderr(&o));
+}

@@ -15,9 +15,7 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions {
-            last_number_fallback: true,
-        }
+        ExtractOptions { last_number_fallback: true }
     }
 }
 
@@ -103,7 +101,8 @@ fn box_content(rest: &str) -> Option<String> {
                 '}' => {
                     depth -= 1;
                     if depth == 0 {
-                        return clip(inner[..i].trim());
+                        let content = inner[..i].trim();
+                        return if content.is_empty() { None } else { clip(content) };
                     }
                 }
                 _ => {}
@@ -115,9 +114,8 @@ fn box_content(rest: &str) -> Option<String> {
         // `\boxed5` is not valid LaTeX for a box with argument 5 ... but `\boxed 5` is.
         return None;
     }
-    let end = trimmed
-        .find(|c: char| c == '$' || c.is_whitespace() || c == '\\')
-        .unwrap_or(trimmed.len());
+    let end =
+        trimmed.find(|c: char| c == '$' || c.is_whitespace() || c == '\\').unwrap_or(trimmed.len());
     let s = trimmed[..end].trim_end_matches(['.', ',']);
     if s.is_empty() {
         None
@@ -136,13 +134,8 @@ fn clip(s: &str) -> Option<String> {
 
 /// "The answer is …", "Final Answer: …" and friends; the last one in the text wins.
 fn answer_phrase(text: &str) -> Option<String> {
-    const PHRASES: [&str; 5] = [
-        "the final answer is",
-        "final answer:",
-        "the answer is",
-        "answer is:",
-        "answer:",
-    ];
+    const PHRASES: [&str; 5] =
+        ["the final answer is", "final answer:", "the answer is", "answer is:", "answer:"];
     let lower = text.to_ascii_lowercase();
     let mut best: Option<(usize, usize)> = None;
     for p in PHRASES {
@@ -171,10 +164,7 @@ fn answer_phrase(text: &str) -> Option<String> {
         let line = rest.lines().next().unwrap_or("");
         sentence(line)
     };
-    let s = candidate
-        .trim()
-        .trim_end_matches(['.', ',', ';', '!'])
-        .trim();
+    let s = candidate.trim().trim_end_matches(['.', ',', ';', '!']).trim();
     if s.is_empty() {
         None
     } else {
@@ -297,14 +287,8 @@ mod tests {
             .as_deref(),
             Some("\\frac{3}{4}")
         );
-        assert_eq!(
-            extract_answer("so the answer is 3.5.", &o).as_deref(),
-            Some("3.5")
-        );
-        assert_eq!(
-            extract_answer("blah\n#### 1,234", &o).as_deref(),
-            Some("1234")
-        );
+        assert_eq!(extract_answer("so the answer is 3.5.", &o).as_deref(), Some("3.5"));
+        assert_eq!(extract_answer("blah\n#### 1,234", &o).as_deref(), Some("1234"));
     }
 
     #[test]

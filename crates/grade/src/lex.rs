@@ -142,21 +142,102 @@ pub(crate) struct Token {
 }
 
 const FUNCTIONS: [&str; 22] = [
-    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh",
-    "tanh", "ln", "log", "exp", "sqrt", "frac", "binom", "pi", "infty", "inf", "max",
+    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "ln", "log", "exp", "sqrt", "frac", "binom", "pi", "infty", "inf", "max",
 ];
 
 /// Words read as units (or filler) when they follow a number.
-const UNITS: [&str; 92] = [
-    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeter", "centimeters",
-    "kilometer", "kilometers", "in", "inch", "inches", "ft", "feet", "foot", "yard", "yards",
-    "yd", "mile", "miles", "mi", "kg", "g", "gram", "grams", "kilogram", "kilograms", "lb",
-    "lbs", "pound", "pounds", "ounce", "ounces", "oz", "ton", "tons", "s", "sec", "second",
-    "seconds", "min", "minute", "minutes", "hr", "hrs", "hour", "hours", "day", "days", "week",
-    "weeks", "month", "months", "year", "years", "dollar", "dollars", "cent", "cents", "unit",
-    "units", "square", "sq", "cubic", "degree", "degrees", "mph", "liter", "liters", "litre",
-    "litres", "ml", "gallon", "gallons", "quart", "quarts", "cups", "cup", "people",
-    "students", "pages", "times", "points", "percent", "rad", "radians", "euros",
+const UNITS: [&str; 90] = [
+    "cm",
+    "mm",
+    "km",
+    "m",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "centimeter",
+    "centimeters",
+    "kilometer",
+    "kilometers",
+    "in",
+    "inch",
+    "inches",
+    "ft",
+    "feet",
+    "foot",
+    "yard",
+    "yards",
+    "yd",
+    "mile",
+    "miles",
+    "mi",
+    "kg",
+    "g",
+    "gram",
+    "grams",
+    "kilogram",
+    "kilograms",
+    "lb",
+    "lbs",
+    "pound",
+    "pounds",
+    "ounce",
+    "ounces",
+    "oz",
+    "ton",
+    "tons",
+    "s",
+    "sec",
+    "second",
+    "seconds",
+    "min",
+    "minute",
+    "minutes",
+    "hr",
+    "hrs",
+    "hour",
+    "hours",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "dollar",
+    "dollars",
+    "cent",
+    "cents",
+    "unit",
+    "units",
+    "square",
+    "sq",
+    "cubic",
+    "degree",
+    "degrees",
+    "mph",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "ml",
+    "gallon",
+    "gallons",
+    "quart",
+    "quarts",
+    "cups",
+    "cup",
+    "people",
+    "students",
+    "pages",
+    "times",
+    "points",
+    "percent",
+    "rad",
+    "radians",
+    "euros",
 ];
 
 pub(crate) fn is_unit_word(w: &str) -> bool {
@@ -166,7 +247,14 @@ pub(crate) fn is_unit_word(w: &str) -> bool {
 
 /// Tokenises a cleaned answer. Returns `None` on anything we do not understand; the
 /// caller then falls back to comparing strings.
+#[cfg(test)]
 pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
+    tokenize_with(s, true)
+}
+
+/// Tokenises with (`group`) or without reading `1,234` as one number. Both readings
+/// are needed: MATH writes the list of solutions 70 and 110 as `70,110`.
+pub(crate) fn tokenize_with(s: &str, group: bool) -> Option<Vec<Token>> {
     if s.len() > MAX_PARSE_LEN {
         return None;
     }
@@ -176,6 +264,8 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
     let mut spaced = false;
     // Depth of open brackets: thousands separators are never read inside them.
     let mut depth: i32 = 0;
+    // Positions of digits that TeX reads alone: the bare arguments of `\frac12`.
+    let mut single_digit: Vec<usize> = Vec::new();
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -184,15 +274,16 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
             continue;
         }
         let push = |toks: &mut Vec<Token>, tok: Tok, spaced: &mut bool| {
-            toks.push(Token {
-                tok,
-                spaced: *spaced,
-            });
+            toks.push(Token { tok, spaced: *spaced });
             *spaced = false;
         };
         if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
         {
-            let (tok, next) = lex_number(&chars, i, depth == 0)?;
+            let (tok, next) = if single_digit.contains(&i) {
+                (Tok::Num(c.to_string(), 0), i + 1)
+            } else {
+                lex_number(&chars, i, group && depth == 0)?
+            };
             push(&mut toks, tok, &mut spaced);
             i = next;
             continue;
@@ -211,9 +302,10 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
             });
             if word.len() >= 2 && FUNCTIONS.contains(&word.as_str()) {
                 push(&mut toks, Tok::Cmd(word), &mut spaced);
-            } else if word.len() >= 2 && (spaced || !after_operand || is_unit_word(&word)) {
-                push(&mut toks, Tok::Word(word), &mut spaced);
-            } else if word.len() == 1 && spaced && after_operand && is_unit_word(&word) {
+            } else if (word.len() >= 2 && (spaced || !after_operand || is_unit_word(&word)))
+                || (word.len() == 1 && spaced && after_operand && is_unit_word(&word))
+            {
+                // A unit after a number ("5 m"), or a word of a text answer.
                 push(&mut toks, Tok::Word(word), &mut spaced);
             } else {
                 for ch in word.chars() {
@@ -263,7 +355,9 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
                             .all(|c| c.is_ascii_alphabetic() || " ()'.,-:".contains(c));
                     if prose {
                         let trimmed = content.trim();
-                        if name == "operatorname" || (trimmed.len() == 1 && name.starts_with("math")) {
+                        if name == "operatorname"
+                            || (trimmed.len() == 1 && name.starts_with("math"))
+                        {
                             push(&mut toks, Tok::Ident(trimmed.to_string()), &mut spaced);
                         } else {
                             // Texts are always a separate token, as if spaced.
@@ -272,7 +366,7 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
                         }
                     } else {
                         // Math inside a text command (`\text{5 cm}`): read it inline.
-                        let inner = tokenize(&content)?;
+                        let inner = tokenize_with(&content, group)?;
                         let mut first = true;
                         for mut t in inner {
                             if first {
@@ -303,6 +397,11 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
                 | "hat" | "vec" | "widehat" => {
                     // Decorations: the braced group that follows is the content.
                 }
+                "frac" | "binom" | "sqrt" => {
+                    let nargs = if name == "sqrt" { 1 } else { 2 };
+                    mark_digit_args(&chars, i, nargs, &mut single_digit);
+                    push(&mut toks, Tok::Cmd(name), &mut spaced);
+                }
                 _ => push(&mut toks, Tok::Cmd(name), &mut spaced),
             }
             continue;
@@ -320,6 +419,41 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
         return None;
     }
     Some(toks)
+}
+
+/// Marks the positions of bare single-digit arguments of a command taking `nargs`
+/// arguments, starting at `chars[i]`.
+fn mark_digit_args(chars: &[char], mut i: usize, nargs: usize, out: &mut Vec<usize>) {
+    let skip_spaces = |mut i: usize| {
+        while chars.get(i) == Some(&' ') {
+            i += 1;
+        }
+        i
+    };
+    i = skip_spaces(i);
+    // `\sqrt[3]{…}`: the index is not one of the arguments we split.
+    if chars.get(i) == Some(&'[') {
+        match chars[i..].iter().position(|&c| c == ']') {
+            Some(k) => i += k + 1,
+            None => return,
+        }
+    }
+    for _ in 0..nargs {
+        i = skip_spaces(i);
+        match chars.get(i) {
+            Some(c) if c.is_ascii_digit() => {
+                out.push(i);
+                i += 1;
+            }
+            Some('{') => match braced(chars, i) {
+                Some((_, next)) => i = next,
+                None => return,
+            },
+            Some('\\') => return,
+            Some(_) => i += 1,
+            None => return,
+        }
+    }
 }
 
 /// The content of `{…}` starting at `chars[i]` (after optional spaces).

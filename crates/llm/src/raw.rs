@@ -63,15 +63,13 @@ pub fn raw_baseline(
 
     let mut sampler = LlamaSampler::greedy();
     let mut logits_at = batch.n_tokens() - 1;
-    let mut pos = tokens.len() as i32;
     let start = Instant::now();
-    for _ in 0..decode_tokens {
+    for pos in (tokens.len() as i32..).take(decode_tokens) {
         let token = sampler.sample(&ctx, logits_at);
         batch.clear();
         batch.add(token, pos, &[0], true).map_err(|e| err("batch", &e))?;
         ctx.decode(&mut batch).map_err(|e| err("decode", &e))?;
         logits_at = 0;
-        pos += 1;
     }
     let decode_seconds = start.elapsed().as_secs_f64();
     Ok(RawFigures {

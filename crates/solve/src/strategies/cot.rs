@@ -53,6 +53,7 @@ impl Strategy for ChainOfThought {
         })?;
         let choice = &response.choices[0];
         // A truncated reasoning's last number is a guess, not an answer.
+        #[allow(clippy::needless_update)] // the options may grow; only this one matters here
         let options = ExtractOptions { last_number_fallback: false, ..ExtractOptions::default() };
         let answer = extract_answer(&choice.text, &options);
         let trace = Trace {
