@@ -189,7 +189,10 @@ pub fn engine(args: EngineBenchArgs) -> Result<()> {
             .map(|_| decode_rate(&engine, streams, args.decode_tokens))
             .collect::<Result<Vec<_>>>()?;
         let tps = median(rates);
-        eprintln!("decode, {streams} streams: {tps:.1} tok/s ({:.1} per stream)", tps / streams as f64);
+        eprintln!(
+            "decode, {streams} streams: {tps:.1} tok/s ({:.1} per stream)",
+            tps / streams as f64
+        );
         decode.push(DecodeFigure {
             streams,
             tokens_per_second: tps,
@@ -208,7 +211,12 @@ pub fn engine(args: EngineBenchArgs) -> Result<()> {
         let mut p = Vec::new();
         let mut d = Vec::new();
         for _ in 0..repeats {
-            let f = hypatia_llm::raw::raw_baseline(&path, info.n_threads, &rendered, args.decode_tokens as usize)?;
+            let f = hypatia_llm::raw::raw_baseline(
+                &path,
+                info.n_threads,
+                &rendered,
+                args.decode_tokens as usize,
+            )?;
             p.push(f.prompt_tokens_per_second);
             d.push(f.decode_tokens_per_second);
         }
@@ -250,5 +258,7 @@ pub fn engine(args: EngineBenchArgs) -> Result<()> {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect()
 }

@@ -16,7 +16,11 @@ use hypatia_solve::{strategy_by_name, Event, Problem};
 mod bench;
 
 #[derive(Parser)]
-#[command(name = "hypatia", version, about = "Local-first math reasoning and tutoring for small language models")]
+#[command(
+    name = "hypatia",
+    version,
+    about = "Local-first math reasoning and tutoring for small language models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,6 +35,8 @@ enum Command {
     },
     /// Solve a problem with a strategy.
     Solve(SolveArgs),
+    /// Compare answers with the checker, or extract one from a model response.
+    Grade(GradeArgs),
     /// Run a Python file in the sandbox; prints one JSON object.
     Exec {
         /// Wall-clock limit in seconds (default 10).
@@ -92,6 +98,23 @@ impl EngineArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["gold", "pairs", "extract"])))]
+struct GradeArgs {
+    /// The reference answer (with --pred): prints `equal` or `different`.
+    #[arg(long, requires = "pred")]
+    gold: Option<String>,
+    /// The answer to check against --gold.
+    #[arg(long, requires = "gold")]
+    pred: Option<String>,
+    /// JSONL file of {"gold":..,"pred":..} lines: prints one {"equal":bool} line per input line.
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+    /// Read a model response on stdin and print the extracted answer.
+    #[arg(long)]
+    extract: bool,
+}
+
+#[derive(Args)]
 struct SolveArgs {
     /// Strategy: cot.
     #[arg(long, default_value = "cot")]
@@ -126,6 +149,35 @@ fn run(cli: Cli) -> Result<()> {
         Command::Solve(args) => solve(args),
         Command::Bench { command: BenchCommand::Engine(args) } => bench::engine(args),
         Command::Exec { timeout, file } => exec(timeout, &file),
+        Command::Grade(args) => grade(args),
+    }
+}
+
+fn grade(args: GradeArgs) -> Result<()> {
+    if let (Some(gold), Some(pred)) = (&args.gold, &args.pred) {
+        let verdict = if hypatia_grade::equivalent(gold, pred) { "equal" } else { "different" };
+        println!("{verdict}");
+        return Ok(());
+    }
+    if let Some(path) = &args.pairs {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let stdout = std::io::stdout().lock();
+        hypatia_grade::grade_pairs_jsonl(
+            std::io::BufReader::new(file),
+            std::io::BufWriter::new(stdout),
+        )
+        .with_context(|| format!("grading {}", path.display()))?;
+        return Ok(());
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading stdin")?;
+    match hypatia_grade::extract_answer(&text, &hypatia_grade::ExtractOptions::default()) {
+        Some(answer) => {
+            println!("{answer}");
+            Ok(())
+        }
+        None => anyhow::bail!("no answer found in the response"),
     }
 }
 

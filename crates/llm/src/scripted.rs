@@ -177,8 +177,10 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, r.text());
-        let r = b
-            .generate_streaming(&request(SamplingParams::default()), &mut |_| ControlFlow::Break(()))
+        let r =
+            b.generate_streaming(&request(SamplingParams::default()), &mut |_| {
+                ControlFlow::Break(())
+            })
             .unwrap();
         assert_eq!(r.choices[0].finish_reason, FinishReason::Cancelled);
     }

@@ -43,7 +43,8 @@ fn generates_text_with_token_counts() {
 #[test]
 fn max_tokens_ends_with_length() {
     let (e, _turn) = engine();
-    let r = e.generate(&ask("Write a long story about a dragon.", SamplingParams::greedy(7))).unwrap();
+    let r =
+        e.generate(&ask("Write a long story about a dragon.", SamplingParams::greedy(7))).unwrap();
     assert_eq!(r.choices[0].finish_reason, FinishReason::Length);
     assert_eq!(r.completion_tokens, 7);
 }
@@ -87,11 +88,18 @@ fn stop_string_cuts_the_text() {
 #[test]
 fn n_samples_share_one_prompt_and_differ() {
     let (e, _turn) = engine();
-    let params = SamplingParams { n: N_SEQ_MAX, temperature: 1.0, seed: 7, max_tokens: 24, ..Default::default() };
+    let params = SamplingParams {
+        n: N_SEQ_MAX,
+        temperature: 1.0,
+        seed: 7,
+        max_tokens: 24,
+        ..Default::default()
+    };
     let req = ask("Tell me a short fact about numbers.", params);
     let r = e.generate(&req).unwrap();
     assert_eq!(r.choices.len(), N_SEQ_MAX as usize);
-    let single_prompt = e.generate(&ask("Tell me a short fact about numbers.", SamplingParams::greedy(1))).unwrap();
+    let single_prompt =
+        e.generate(&ask("Tell me a short fact about numbers.", SamplingParams::greedy(1))).unwrap();
     assert_eq!(r.prompt_tokens, single_prompt.prompt_tokens, "prompt counted once");
     let mut texts: Vec<&str> = r.choices.iter().map(|c| c.text.as_str()).collect();
     texts.sort();

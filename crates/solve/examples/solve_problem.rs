@@ -16,7 +16,11 @@ fn main() -> anyhow::Result<()> {
     let engine = LlamaEngine::load(&model, &path, &EngineConfig::default())?;
 
     let cot = strategy_by_name("cot")?;
-    let solution = cot.solve(&engine, &Problem::new(problem), &mut |Event::Text(t)| print!("{t}"))?;
-    println!("\n\nanswer: {:?} ({} tokens, {:.1} s)", solution.answer, solution.completion_tokens, solution.seconds);
+    let solution =
+        cot.solve(&engine, &Problem::new(problem), &mut |Event::Text(t)| print!("{t}"))?;
+    println!(
+        "\n\nanswer: {:?} ({} tokens, {:.1} s)",
+        solution.answer, solution.completion_tokens, solution.seconds
+    );
     Ok(())
 }

@@ -106,9 +106,7 @@ mod tests {
     #[test]
     fn no_box_means_no_answer_rather_than_a_guess() {
         let backend = ScriptedBackend::new(["First, 3 times 4 is 12 and then"]);
-        let s = ChainOfThought::default()
-            .solve(&backend, &Problem::new("x"), &mut |_| {})
-            .unwrap();
+        let s = ChainOfThought::default().solve(&backend, &Problem::new("x"), &mut |_| {}).unwrap();
         assert_eq!(s.answer, None);
     }
 }
