@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hypatia_llm::{models, EngineConfig, LlamaEngine, ModelStore, DEFAULT_MODEL};
-use hypatia_solve::{strategy_by_name, Event, Problem};
+use hypatia_solve::{Event, Problem};
 
 mod bench;
 
@@ -116,9 +116,11 @@ struct GradeArgs {
 
 #[derive(Args)]
 struct SolveArgs {
-    /// Strategy: cot.
+    /// Strategy: cot, pot, code-feedback, tools, solver-verifier, vote.
     #[arg(long, default_value = "cot")]
     strategy: String,
+    #[command(flatten)]
+    options: StrategyArgs,
     /// Print one JSON object instead of streaming text.
     #[arg(long)]
     json: bool,
@@ -126,6 +128,40 @@ struct SolveArgs {
     engine: EngineArgs,
     /// The problem, in words.
     problem: String,
+}
+
+/// Knobs of the strategies, shared by `solve` and `eval`.
+#[derive(Args, Clone, Debug)]
+pub struct StrategyArgs {
+    /// Samples voted over (vote).
+    #[arg(long, default_value_t = 5)]
+    pub samples: u32,
+    /// Strategy voted over (vote) or used as the solver (solver-verifier).
+    #[arg(long, default_value = "pot")]
+    pub base: String,
+    /// Token budget of each model call.
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: u32,
+    /// Sampling temperature (0 = greedy; vote samples at 0.7 when this is 0).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Seed of the samplers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+}
+
+impl StrategyArgs {
+    pub fn build(&self, name: &str) -> Result<Box<dyn hypatia_solve::Strategy>> {
+        let opts = hypatia_solve::StrategyOptions {
+            samples: self.samples,
+            base: self.base.clone(),
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            seed: self.seed,
+            ..hypatia_solve::StrategyOptions::default()
+        };
+        Ok(hypatia_solve::build_strategy(name, &opts)?)
+    }
 }
 
 fn main() -> ExitCode {
@@ -224,7 +260,7 @@ fn model_list() -> Result<()> {
 }
 
 fn solve(args: SolveArgs) -> Result<()> {
-    let strategy = strategy_by_name(&args.strategy)?;
+    let strategy = args.options.build(&args.strategy)?;
     if args.problem.trim().is_empty() {
         anyhow::bail!("the problem is empty; pass it in quotes: hypatia solve \"What is 2+3?\"");
     }
@@ -247,6 +283,7 @@ fn solve(args: SolveArgs) -> Result<()> {
             "tokens": solution.completion_tokens,
             "prompt_tokens": solution.prompt_tokens,
             "seconds": solution.seconds,
+            "confidence": solution.confidence,
             "text": solution.text,
         });
         println!("{value}");

@@ -1,11 +1,11 @@
 //! `cot`: the model reasons step by step in text and boxes its answer.
 
-use std::ops::ControlFlow;
 use std::time::Instant;
 
 use hypatia_grade::{extract_answer, ExtractOptions};
-use hypatia_llm::{Backend, ChatMessage, Request, SamplingParams};
+use hypatia_llm::{Backend, ChatMessage, SamplingParams};
 
+use crate::common::{generate, Ledger};
 use crate::{Event, Problem, Solution, SolveError, Step, Strategy, Trace};
 
 const SYSTEM: &str = include_str!("../../prompts/cot_system.txt");
@@ -33,6 +33,52 @@ impl ChainOfThought {
     }
 }
 
+impl ChainOfThought {
+    /// `k` samples of one prompt, in one request so that they share its computation.
+    fn run(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        params: SamplingParams,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<Solution>, SolveError> {
+        let start = Instant::now();
+        let messages = Self::messages(problem);
+        let response = generate(backend, &messages, None, &params, on_event)?;
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(response
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(i, choice)| {
+                let mut ledger = Ledger::default();
+                ledger.generation(&messages, &response, choice, i == 0);
+                let answer = boxed_answer(&choice.text);
+                ledger
+                    .steps
+                    .push(Step::Answer { answer: answer.clone(), source: "completion".into() });
+                Solution {
+                    answer,
+                    strategy: self.name().into(),
+                    model: backend.model_name().into(),
+                    text: choice.text.clone(),
+                    prompt_tokens: ledger.prompt_tokens,
+                    completion_tokens: ledger.completion_tokens,
+                    seconds,
+                    trace: Trace { steps: ledger.steps },
+                    confidence: None,
+                }
+            })
+            .collect())
+    }
+}
+
+/// The answer a text solution announces, without guessing: a truncated reasoning's last
+/// number is not an answer.
+pub(crate) fn boxed_answer(text: &str) -> Option<String> {
+    extract_answer(text, &ExtractOptions { last_number_fallback: false })
+}
+
 impl Strategy for ChainOfThought {
     fn name(&self) -> &str {
         "cot"
@@ -44,40 +90,24 @@ impl Strategy for ChainOfThought {
         problem: &Problem,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Solution, SolveError> {
-        let start = Instant::now();
-        let messages = Self::messages(problem);
-        let request = Request::new(messages.clone(), self.params.clone());
-        let response = backend.generate_streaming(&request, &mut |delta| {
-            on_event(Event::Text(delta.text));
-            ControlFlow::Continue(())
-        })?;
-        let choice = &response.choices[0];
-        // A truncated reasoning's last number is a guess, not an answer.
-        #[allow(clippy::needless_update)] // the options may grow; only this one matters here
-        let options = ExtractOptions { last_number_fallback: false, ..ExtractOptions::default() };
-        let answer = extract_answer(&choice.text, &options);
-        let trace = Trace {
-            steps: vec![
-                Step::Generation {
-                    prompt: messages,
-                    completion: choice.text.clone(),
-                    prompt_tokens: response.prompt_tokens,
-                    completion_tokens: choice.completion_tokens,
-                    finish_reason: choice.finish_reason,
-                },
-                Step::Answer { answer: answer.clone(), source: "completion".into() },
-            ],
-        };
-        Ok(Solution {
-            answer,
-            strategy: self.name().into(),
-            model: backend.model_name().into(),
-            text: choice.text.clone(),
-            prompt_tokens: response.prompt_tokens,
-            completion_tokens: response.completion_tokens,
-            seconds: start.elapsed().as_secs_f64(),
-            trace,
-        })
+        let params = SamplingParams { n: 1, ..self.params.clone() };
+        let mut all = self.run(backend, problem, params, on_event)?;
+        all.pop().ok_or_else(|| SolveError::Llm(hypatia_llm::LlmError::Engine("no sample".into())))
+    }
+
+    fn solve_samples(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        k: u32,
+        seed: u32,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<Solution>, SolveError> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let params = SamplingParams { n: k, seed, ..self.params.clone() };
+        self.run(backend, problem, params, on_event)
     }
 }
 
@@ -108,5 +138,19 @@ mod tests {
         let backend = ScriptedBackend::new(["First, 3 times 4 is 12 and then"]);
         let s = ChainOfThought::default().solve(&backend, &Problem::new("x"), &mut |_| {}).unwrap();
         assert_eq!(s.answer, None);
+    }
+
+    #[test]
+    fn samples_share_one_request_and_count_the_prompt_once() {
+        let backend = ScriptedBackend::from_fn(|_, i| Some(format!("so \\boxed{{{}}}", i + 1)));
+        let cot = ChainOfThought::default();
+        let s = cot.solve_samples(&backend, &Problem::new("x"), 3, 10, &mut |_| {}).unwrap();
+        let answers: Vec<_> = s.iter().map(|s| s.answer.clone().unwrap()).collect();
+        assert_eq!(answers, ["1", "2", "3"]);
+        let requests = backend.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!((requests[0].params.n, requests[0].params.seed), (3, 10));
+        assert!(s[0].prompt_tokens > 0);
+        assert_eq!(s[1].prompt_tokens + s[2].prompt_tokens, 0);
     }
 }

@@ -1,0 +1,482 @@
+//! `pot`: plan → code → execute → explain.
+//!
+//! The model writes a short plan and one program that prints the answer; the program runs
+//! in the sandbox, and a failing one goes back to the model with its traceback, a bounded
+//! number of times. The answer is what the program printed, never a number the model
+//! claims. A second, short generation then explains the executed computation for a
+//! student: it is given the code and its output, so the explanation follows a result that
+//! is known to be what the program computed instead of re-deriving (and contradicting) it.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use hypatia_grade::extract_program_answer;
+use hypatia_llm::{Backend, ChatMessage, SamplingParams};
+use hypatia_sandbox::Status;
+
+use crate::common::{fill, generate, last_python_block, render_outcome, Ledger};
+use crate::exec::Executor;
+use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions, Trace};
+
+const SYSTEM: &str = include_str!("../../prompts/pot_system.txt");
+const USER: &str = include_str!("../../prompts/pot_user.txt");
+const EXAMPLES: &str = include_str!("../../prompts/pot_examples.txt");
+const RETRY: &str = include_str!("../../prompts/pot_retry.txt");
+const EXPLAIN_SYSTEM: &str = include_str!("../../prompts/pot_explain_system.txt");
+const EXPLAIN_USER: &str = include_str!("../../prompts/pot_explain_user.txt");
+
+/// Program of thought with retries on error and an explanation of the result.
+pub struct ProgramOfThought {
+    pub params: SamplingParams,
+    /// Times a program that failed (or printed nothing) is sent back with its error.
+    pub max_retries: u32,
+    /// Whether [`Strategy::solve`] writes the explanation; [`Strategy::finish`] writes it
+    /// on request either way.
+    pub explain: bool,
+    /// Token budget of the explanation.
+    pub explain_tokens: u32,
+    executor: Arc<dyn Executor>,
+}
+
+impl ProgramOfThought {
+    pub fn new(opts: &StrategyOptions, executor: Arc<dyn Executor>) -> Self {
+        Self {
+            params: opts.params(),
+            max_retries: opts.max_retries,
+            explain: opts.explain,
+            explain_tokens: opts.max_tokens.min(512),
+            executor,
+        }
+    }
+
+    /// The chat the model sees for `problem`: the worked examples as earlier turns, then
+    /// the problem.
+    pub fn messages(problem: &Problem) -> Vec<ChatMessage> {
+        let mut messages = vec![ChatMessage::system(SYSTEM.trim())];
+        for (question, reply) in examples() {
+            messages.push(ChatMessage::user(fill(USER, &[("problem", question)])));
+            messages.push(ChatMessage::assistant(reply.as_str()));
+        }
+        messages.push(ChatMessage::user(fill(USER, &[("problem", problem.text.trim())])));
+        messages
+    }
+
+    fn run(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        k: u32,
+        seed: u32,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<Solution>, SolveError> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let start = Instant::now();
+        let messages = Self::messages(problem);
+        let params = SamplingParams { n: k, seed, ..self.params.clone() };
+        let response = generate(backend, &messages, None, &params, on_event)?;
+        // Several samples' retries and explanations would interleave on a stream.
+        let mut quiet = |_: Event<'_>| {};
+        let on_event: &mut dyn FnMut(Event<'_>) = if k == 1 { on_event } else { &mut quiet };
+        let shared = start.elapsed().as_secs_f64();
+        let mut solutions = Vec::new();
+        for (i, choice) in response.choices.iter().enumerate() {
+            let sample_start = Instant::now();
+            let mut ledger = Ledger::default();
+            ledger.generation(&messages, &response, choice, i == 0);
+            let seed = seed.wrapping_add(i as u32);
+            let program = self.execute_with_retries(
+                backend,
+                messages.clone(),
+                choice.text.clone(),
+                seed,
+                &mut ledger,
+                on_event,
+            )?;
+            let mut solution = Solution {
+                answer: program.answer.clone(),
+                strategy: self.name().into(),
+                model: backend.model_name().into(),
+                text: program.text(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                seconds: 0.0,
+                trace: Trace::default(),
+                confidence: None,
+            };
+            ledger.steps.push(Step::Answer {
+                answer: program.answer.clone(),
+                source: "program output".into(),
+            });
+            if self.explain {
+                if let Some(text) =
+                    self.explanation(backend, problem, &program, &mut ledger, on_event)?
+                {
+                    solution.text = text;
+                }
+            }
+            solution.prompt_tokens = ledger.prompt_tokens;
+            solution.completion_tokens = ledger.completion_tokens;
+            solution.trace.steps = ledger.steps;
+            solution.seconds = shared + sample_start.elapsed().as_secs_f64();
+            solutions.push(solution);
+        }
+        Ok(solutions)
+    }
+
+    /// Runs the program in `text`; on failure shows the model what went wrong and runs its
+    /// next program, at most `max_retries` more times.
+    fn execute_with_retries(
+        &self,
+        backend: &dyn Backend,
+        mut chat: Vec<ChatMessage>,
+        mut text: String,
+        seed: u32,
+        ledger: &mut Ledger,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Program, SolveError> {
+        let mut retries = 0;
+        loop {
+            let problem = match last_python_block(&text) {
+                None => "Your reply had no ```python block.".to_string(),
+                Some(code) => {
+                    let outcome = self.executor.run(&code)?;
+                    ledger
+                        .steps
+                        .push(Step::Execution { code: code.clone(), outcome: outcome.clone() });
+                    on_event(Event::Text(&format!(
+                        "\n```output\n{}\n```\n",
+                        render_outcome(&outcome)
+                    )));
+                    let answer = (outcome.status == Status::Ok)
+                        .then(|| extract_program_answer(&outcome.stdout))
+                        .flatten();
+                    if answer.is_some() {
+                        return Ok(Program {
+                            completion: text,
+                            code,
+                            output: outcome.stdout,
+                            answer,
+                        });
+                    }
+                    if outcome.status == Status::Ok {
+                        "It ran but printed nothing; the program must print the final answer."
+                            .into()
+                    } else {
+                        render_outcome(&outcome)
+                    }
+                }
+            };
+            if retries == self.max_retries {
+                return Ok(Program {
+                    completion: text,
+                    code: String::new(),
+                    output: String::new(),
+                    answer: None,
+                });
+            }
+            retries += 1;
+            chat.push(ChatMessage::assistant(text));
+            chat.push(ChatMessage::user(fill(RETRY, &[("error", &problem)])));
+            let params = SamplingParams { n: 1, seed, ..self.params.clone() };
+            on_event(Event::Text("\n"));
+            let response = generate(backend, &chat, None, &params, on_event)?;
+            text = ledger.single(&chat, &response);
+        }
+    }
+
+    /// A student-facing explanation of the executed program, or `None` without an answer.
+    fn explanation(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        program: &Program,
+        ledger: &mut Ledger,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Option<String>, SolveError> {
+        let Some(answer) = &program.answer else { return Ok(None) };
+        let messages = explain_messages(problem, &program.code, &program.output, answer);
+        // Greedy: the explanation is shown to a student and should not vary between runs.
+        let params = SamplingParams {
+            n: 1,
+            max_tokens: self.explain_tokens,
+            temperature: 0.0,
+            ..self.params.clone()
+        };
+        on_event(Event::Text("\n"));
+        let response = generate(backend, &messages, None, &params, on_event)?;
+        let text = ledger.single(&messages, &response);
+        Ok((!text.trim().is_empty()).then(|| text.trim().to_string()))
+    }
+}
+
+/// The chat that asks for an explanation of an executed program.
+pub fn explain_messages(
+    problem: &Problem,
+    code: &str,
+    output: &str,
+    answer: &str,
+) -> Vec<ChatMessage> {
+    let output = crate::common::clip_middle(output.trim(), crate::common::MAX_SHOWN_OUTPUT);
+    vec![
+        ChatMessage::system(EXPLAIN_SYSTEM.trim()),
+        ChatMessage::user(fill(
+            EXPLAIN_USER,
+            &[
+                ("problem", problem.text.trim()),
+                ("code", code),
+                ("output", &output),
+                ("answer", answer),
+            ],
+        )),
+    ]
+}
+
+/// The worked examples of `pot_examples.txt`: (problem, reply) pairs.
+fn examples() -> &'static [(String, String)] {
+    static EXAMPLES_PARSED: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    EXAMPLES_PARSED.get_or_init(|| crate::common::parse_examples(EXAMPLES))
+}
+
+/// The last program of a sample and what it gave.
+struct Program {
+    /// The completion the program came from (plan and code).
+    completion: String,
+    code: String,
+    output: String,
+    answer: Option<String>,
+}
+
+impl Program {
+    /// What to show a reader when there is no explanation.
+    fn text(&self) -> String {
+        match &self.answer {
+            Some(_) => format!("{}\n\nOutput:\n{}", self.completion.trim(), self.output.trim()),
+            None => self.completion.trim().to_string(),
+        }
+    }
+}
+
+impl Strategy for ProgramOfThought {
+    fn name(&self) -> &str {
+        "pot"
+    }
+
+    fn solve(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Solution, SolveError> {
+        let mut all = self.run(backend, problem, 1, self.params.seed, on_event)?;
+        all.pop().ok_or_else(|| SolveError::Llm(hypatia_llm::LlmError::Engine("no sample".into())))
+    }
+
+    fn solve_samples(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        k: u32,
+        seed: u32,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<Solution>, SolveError> {
+        self.run(backend, problem, k, seed, on_event)
+    }
+
+    /// Writes the explanation of a sample drawn without one.
+    fn finish(
+        &self,
+        backend: &dyn Backend,
+        problem: &Problem,
+        solution: &mut Solution,
+    ) -> Result<(), SolveError> {
+        let explained = solution.trace.steps.iter().any(|s| {
+            matches!(s, Step::Generation { prompt, .. }
+                if prompt.first().is_some_and(|m| m.content == EXPLAIN_SYSTEM.trim()))
+        });
+        let ran = solution.trace.steps.iter().rev().find_map(|s| match s {
+            Step::Execution { code, outcome } if outcome.status == Status::Ok => {
+                Some((code.clone(), outcome.stdout.clone()))
+            }
+            _ => None,
+        });
+        let (Some(answer), Some((code, output)), false) = (solution.answer.clone(), ran, explained)
+        else {
+            return Ok(());
+        };
+        let program = Program { completion: String::new(), code, output, answer: Some(answer) };
+        let mut ledger = Ledger::default();
+        let start = Instant::now();
+        if let Some(text) =
+            self.explanation(backend, problem, &program, &mut ledger, &mut |_| {})?
+        {
+            solution.text = text;
+        }
+        solution.prompt_tokens += ledger.prompt_tokens;
+        solution.completion_tokens += ledger.completion_tokens;
+        solution.trace.steps.extend(ledger.steps);
+        solution.seconds += start.elapsed().as_secs_f64();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::FnExecutor;
+    use hypatia_llm::ScriptedBackend;
+    use std::sync::Mutex;
+
+    fn pot(executor: FnExecutor) -> ProgramOfThought {
+        ProgramOfThought::new(&StrategyOptions::default(), Arc::new(executor))
+    }
+
+    #[test]
+    fn examples_parse_into_two_training_pairs() {
+        let ex = examples();
+        assert_eq!(ex.len(), 2);
+        assert!(ex[0].0.starts_with("Julie is reading"));
+        assert!(ex[0].1.contains("print(tomorrow)"));
+        // A Python comment inside a reply is not taken for a file comment.
+        assert!(ex[1].1.contains("# |a| = |b|"));
+        assert!(!ex[1].1.contains("### "));
+    }
+
+    #[test]
+    fn plans_runs_and_explains_from_the_executed_result() {
+        let backend = ScriptedBackend::new([
+            "Plan: multiply.\n```python\nprint(6 * 7)\n```",
+            "Six groups of seven make 42. \\boxed{42}",
+        ]);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let seen = ran.clone();
+        let s = pot(FnExecutor::new(move |code| {
+            seen.lock().unwrap().push(code.to_string());
+            FnExecutor::ok("42\n")
+        }))
+        .solve(&backend, &Problem::new("What is 6 times 7?"), &mut |_| {})
+        .unwrap();
+        assert_eq!(s.answer.as_deref(), Some("42"));
+        assert_eq!(s.text, "Six groups of seven make 42. \\boxed{42}");
+        assert_eq!(ran.lock().unwrap().as_slice(), ["print(6 * 7)"]);
+        let requests = backend.requests();
+        assert_eq!(requests.len(), 2);
+        // System, two worked examples, then the problem.
+        let first = &requests[0].messages;
+        assert_eq!(first.len(), 6);
+        assert!(first[5].content.starts_with("What is 6 times 7?"));
+        assert!(first[5].content.contains("prints only the final answer"));
+        let explain = &requests[1].messages[1].content;
+        assert!(explain.contains("print(6 * 7)") && explain.contains("It printed: 42"));
+        assert!(matches!(s.trace.steps[1], Step::Execution { .. }));
+        assert!(s.completion_tokens > 0 && s.prompt_tokens > 0);
+    }
+
+    #[test]
+    fn a_failing_program_is_retried_with_its_traceback() {
+        let backend = ScriptedBackend::new([
+            "```python\nprint(x)\n```",
+            "```python\nx = 5\nprint(x)\n```",
+            "Five. \\boxed{5}",
+        ]);
+        let s = pot(FnExecutor::new(|code| {
+            if code.contains("x = 5") {
+                FnExecutor::ok("5\n")
+            } else {
+                FnExecutor::error("NameError: name 'x' is not defined\n")
+            }
+        }))
+        .solve(&backend, &Problem::new("p"), &mut |_| {})
+        .unwrap();
+        assert_eq!(s.answer.as_deref(), Some("5"));
+        let retry = &backend.requests()[1].messages;
+        let last = &retry[retry.len() - 1].content;
+        assert!(last.contains("NameError"), "{last}");
+        assert!(last.contains("corrected"));
+        assert_eq!(retry[retry.len() - 2].content, "```python\nprint(x)\n```");
+    }
+
+    #[test]
+    fn retries_are_bounded_and_a_failure_has_no_answer() {
+        let backend = ScriptedBackend::from_fn(|_, _| Some("```python\n1/0\n```".into()));
+        let opts = StrategyOptions { max_retries: 2, ..Default::default() };
+        let strategy = ProgramOfThought::new(
+            &opts,
+            Arc::new(FnExecutor::new(|_| FnExecutor::error("ZeroDivisionError\n"))),
+        );
+        let s = strategy.solve(&backend, &Problem::new("p"), &mut |_| {}).unwrap();
+        assert_eq!(s.answer, None);
+        // One first attempt and two retries; no explanation without an answer.
+        assert_eq!(backend.requests().len(), 3);
+        let runs = s.trace.steps.iter().filter(|s| matches!(s, Step::Execution { .. })).count();
+        assert_eq!(runs, 3);
+    }
+
+    #[test]
+    fn printing_nothing_or_writing_no_code_is_sent_back() {
+        let backend = ScriptedBackend::new([
+            "I think it is 3.",
+            "```python\nx = 3\n```",
+            "```python\nprint(3)\n```",
+        ]);
+        let opts = StrategyOptions { explain: false, ..Default::default() };
+        let strategy = ProgramOfThought::new(
+            &opts,
+            Arc::new(FnExecutor::new(|c| {
+                FnExecutor::ok(if c.contains("print") { "3\n" } else { "" })
+            })),
+        );
+        let s = strategy.solve(&backend, &Problem::new("p"), &mut |_| {}).unwrap();
+        assert_eq!(s.answer.as_deref(), Some("3"));
+        let r = backend.requests();
+        assert!(r[1].messages.last().unwrap().content.contains("no ```python block"));
+        assert!(r[2].messages.last().unwrap().content.contains("printed nothing"));
+        assert!(s.text.contains("Output:\n3"));
+    }
+
+    #[test]
+    fn samples_share_the_first_request_and_finish_explains_later() {
+        let backend = ScriptedBackend::from_fn(|req, i| {
+            Some(if req.messages[0].content == EXPLAIN_SYSTEM.trim() {
+                "Because. \\boxed{2}".into()
+            } else {
+                format!("```python\nprint({})\n```", i + 1)
+            })
+        });
+        let opts = StrategyOptions { explain: false, ..Default::default() };
+        let strategy = ProgramOfThought::new(
+            &opts,
+            Arc::new(FnExecutor::new(|c| {
+                FnExecutor::ok(c.trim_start_matches("print(").trim_end_matches(')'))
+            })),
+        );
+        let mut samples =
+            strategy.solve_samples(&backend, &Problem::new("p"), 3, 7, &mut |_| {}).unwrap();
+        let answers: Vec<_> = samples.iter().map(|s| s.answer.clone().unwrap()).collect();
+        assert_eq!(answers, ["1", "2", "3"]);
+        assert_eq!(backend.requests().len(), 1);
+        assert_eq!(backend.requests()[0].params.n, 3);
+        let before = samples[1].completion_tokens;
+        strategy.finish(&backend, &Problem::new("p"), &mut samples[1]).unwrap();
+        assert_eq!(samples[1].text, "Because. \\boxed{2}");
+        assert!(samples[1].completion_tokens > before);
+        // Finishing twice does not explain twice.
+        strategy.finish(&backend, &Problem::new("p"), &mut samples[1]).unwrap();
+        assert_eq!(backend.requests().len(), 2);
+    }
+
+    #[test]
+    fn the_worked_examples_run_in_the_sandbox_and_print_their_gold_answers() {
+        let exec = crate::SandboxExecutor::global(StrategyOptions::default().limits());
+        let gold = ["42", "-\\frac{1}{8}"];
+        assert_eq!(examples().len(), gold.len());
+        for ((_, reply), gold) in examples().iter().zip(gold) {
+            let code = last_python_block(reply).unwrap();
+            let out = exec.run(&code).unwrap();
+            assert_eq!(out.status, Status::Ok, "{}", out.stderr);
+            let answer = extract_program_answer(&out.stdout).unwrap();
+            assert!(hypatia_grade::equivalent(gold, &answer), "{answer}");
+        }
+    }
+}
