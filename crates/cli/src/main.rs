@@ -35,6 +35,8 @@ enum Command {
     },
     /// Solve a problem with a strategy.
     Solve(SolveArgs),
+    /// Run a strategy over a data set and write results, summary and report.
+    Eval(EvalArgs),
     /// Compare answers with the checker, or extract one from a model response.
     Grade(GradeArgs),
     /// Run a Python file in the sandbox; prints one JSON object.
@@ -98,13 +100,53 @@ impl EngineArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct EvalArgs {
+    #[command(subcommand)]
+    command: Option<EvalCommand>,
+    /// JSONL data file (GSM8K, MATH, SVAMP, ASDiv, MAWPS, Minerva, AIME/AMC, Gaokao, CollegeMath).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Output directory (results.jsonl, summary.json, report.html); an existing run resumes.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// dev, train or all (dev/train exist for the GSM8K and MATH files).
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// Evaluate a seeded sample of N problems.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Seed of the --limit sample.
+    #[arg(long, default_value_t = 0)]
+    sample_seed: u64,
+    #[arg(long, default_value = "cot")]
+    strategy: String,
+    #[command(flatten)]
+    options: StrategyArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Problems whose verdict changed between two runs, and an exact McNemar test.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["gold", "pairs", "extract"])))]
 struct GradeArgs {
     /// The reference answer (with --pred): prints `equal` or `different`.
-    #[arg(long, requires = "pred")]
+    #[arg(long, requires = "pred", allow_hyphen_values = true)]
     gold: Option<String>,
     /// The answer to check against --gold.
-    #[arg(long, requires = "gold")]
+    #[arg(long, requires = "gold", allow_hyphen_values = true)]
     pred: Option<String>,
     /// JSONL file of {"gold":..,"pred":..} lines: prints one {"equal":bool} line per input line.
     #[arg(long)]
@@ -186,7 +228,45 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench { command: BenchCommand::Engine(args) } => bench::engine(args),
         Command::Exec { timeout, file } => exec(timeout, &file),
         Command::Grade(args) => grade(args),
+        Command::Eval(args) => eval(args),
     }
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    if let Some(EvalCommand::Compare { a, b, json }) = &args.command {
+        let comparison = hypatia_eval::compare(a, b)?;
+        if *json {
+            println!("{}", serde_json::to_string_pretty(&comparison)?);
+        } else {
+            print!("{comparison}");
+        }
+        return Ok(());
+    }
+    let (Some(data), Some(out)) = (&args.data, &args.out) else {
+        anyhow::bail!("eval needs --data FILE.jsonl and --out DIR (or: eval compare A B)");
+    };
+    let strategy = args.options.build(&args.strategy)?;
+    // A label that names the settings, so resuming cannot mix two configurations.
+    let label = match args.strategy.as_str() {
+        "vote" => format!("vote-{}-k{}", args.options.base, args.options.samples),
+        "solver-verifier" => format!("solver-verifier-{}", args.options.base),
+        other => other.to_string(),
+    };
+    let samples_per_problem = if args.strategy == "vote" { args.options.samples.max(1) } else { 1 };
+    let mut opts = hypatia_eval::EvalOptions::new(data, out);
+    opts.split = args.split.parse().map_err(|e| anyhow::anyhow!("--split: {e}"))?;
+    opts.limit = args.limit;
+    opts.seed = args.sample_seed;
+    opts.parallel = (args.engine.parallel / samples_per_problem).max(1) as usize;
+    opts.strategy_label = Some(label);
+    // Check the data before spending a minute loading a model.
+    hypatia_eval::Dataset::load(data).with_context(|| format!("reading {}", data.display()))?;
+    let engine = args.engine.load()?;
+    let mut bar = hypatia_eval::TerminalProgress::new();
+    let summary =
+        hypatia_eval::run_eval(&engine, strategy.as_ref(), &opts, &mut |p| bar.update(p))?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }
 
 fn grade(args: GradeArgs) -> Result<()> {

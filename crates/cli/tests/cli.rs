@@ -138,3 +138,84 @@ fn grade_extract_reads_stdin() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(stdout(&o).trim(), "\\frac{3}{4}");
 }
+
+#[test]
+fn eval_writes_the_contract_files_and_resumes() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../eval/tests/data/gsm8k_train.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "eval",
+        "--data",
+        data,
+        "--split",
+        "all",
+        "--limit",
+        "2",
+        "--strategy",
+        "cot",
+        "--model",
+        "smollm2-135m",
+        "--ctx",
+        "2048",
+        "--max-tokens",
+        "48",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = hypatia(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for field in [
+        "data",
+        "strategy",
+        "model",
+        "n",
+        "correct",
+        "accuracy",
+        "ci95_low",
+        "ci95_high",
+        "tokens_generated",
+        "wall_seconds",
+        "problems_per_hour",
+    ] {
+        assert!(summary.get(field).is_some(), "summary lacks {field}: {summary}");
+    }
+    assert_eq!(summary["n"], 2);
+    assert_eq!(summary["model"], "smollm2-135m");
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 2);
+    for line in results.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        for field in [
+            "id",
+            "question",
+            "gold",
+            "prediction",
+            "correct",
+            "strategy",
+            "tokens",
+            "seconds",
+            "trace",
+        ] {
+            assert!(r.get(field).is_some(), "result lacks {field}");
+        }
+    }
+    assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("<svg"));
+
+    // A second run finds both problems done and solves nothing again.
+    let o = hypatia(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), results);
+
+    let o = hypatia(&["eval", "compare", out.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_without_data_or_out_says_what_is_missing() {
+    let o = hypatia(&["eval", "--strategy", "cot"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--data"), "{}", stderr(&o));
+}

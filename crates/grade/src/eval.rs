@@ -10,7 +10,7 @@ use crate::parse::{Const, Func, Node};
 
 /// Largest result, in bits, an exact power or factorial may produce. Past it we fall
 /// back to floating point, so `10^{10^{10}}` costs nothing.
-const MAX_BITS: u64 = 1 << 16;
+const MAX_BITS: u64 = 1 << 14;
 const MAX_EVAL_DEPTH: usize = 128;
 
 /// A Gaussian rational `re + im·i`: exact values of answers such as `4+6i`.

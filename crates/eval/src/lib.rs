@@ -1,0 +1,47 @@
+//! The benchmark harness behind `hypatia eval`: how good is a strategy on a model, and
+//! how many problems does it solve an hour?
+//!
+//! * [`Dataset`] reads any of the ten JSON Lines layouts of the development data
+//!   (GSM8K, MATH, SVAMP, ASDiv, MAWPS, Minerva, AIME, AMC, Gaokao, CollegeMath),
+//!   detected from the fields, into one [`EvalItem`] shape, and selects the `dev` /
+//!   `train` splits and seeded samples.
+//! * [`run_eval`] solves the selection with a [`Strategy`](hypatia_solve::Strategy) on a
+//!   [`Backend`](hypatia_llm::Backend), grades every answer with
+//!   [`hypatia_grade::equivalent`], and writes `results.jsonl`, `summary.json` and
+//!   `report.html`.
+//! * [`compare`] pairs two runs problem by problem, with an exact McNemar test.
+//!
+//! # Design
+//!
+//! **The results file is the state.** Each graded problem is appended to
+//! `results.jsonl` as one flushed line the moment it finishes, and a run resumes by
+//! reading that file back and skipping what it holds. Benchmarks on a 2-core CPU take
+//! hours; a crash, a laptop lid or Ctrl-C must cost one problem, not the run, and there
+//! is no second checkpoint file that could disagree with the first.
+//!
+//! **Many problems in flight.** A pool of threads each runs one whole problem through
+//! the strategy. The embedded engine batches the concurrent requests into one decode, so
+//! throughput grows with the number in flight, while each strategy stays plain
+//! sequential code.
+//!
+//! **Intervals, not bare percentages.** Every accuracy comes with its Wilson interval and
+//! comparisons use a paired exact test, because the runs we can afford are a few hundred
+//! problems and differences of a few points are often noise.
+
+mod compare;
+mod datasets;
+mod progress;
+mod report;
+mod results;
+mod runner;
+mod stats;
+mod summary;
+
+pub use compare::{compare, Change, Comparison, RunSide};
+pub use datasets::{Dataset, DatasetError, EvalItem, Format, Skipped, Split, GSM8K_EXCLUDE_FILE};
+pub use progress::TerminalProgress;
+pub use report::{render as render_report, write_report, REPORT_FILE};
+pub use results::{read_results, ResultRecord, RESULTS_FILE};
+pub use runner::{run_eval, EvalOptions, Progress};
+pub use stats::{mcnemar_exact, wilson, Proportion};
+pub use summary::{Bucket, Summary, SUMMARY_FILE};
