@@ -119,6 +119,10 @@ struct EvalArgs {
     /// Seed of the --limit sample.
     #[arg(long, default_value_t = 0)]
     sample_seed: u64,
+    /// Problems solved at once. On a few CPU cores decode is compute-bound, so more in
+    /// flight only delays every result; raise it for a GPU or a remote server.
+    #[arg(long, default_value_t = 2)]
+    in_flight: u32,
     #[arg(long, default_value = "cot")]
     strategy: String,
     #[command(flatten)]
@@ -257,11 +261,15 @@ fn eval(args: EvalArgs) -> Result<()> {
     opts.split = args.split.parse().map_err(|e| anyhow::anyhow!("--split: {e}"))?;
     opts.limit = args.limit;
     opts.seed = args.sample_seed;
-    opts.parallel = (args.engine.parallel / samples_per_problem).max(1) as usize;
+    let in_flight = args.in_flight.max(1);
+    opts.parallel = in_flight as usize;
     opts.strategy_label = Some(label);
     // Check the data before spending a minute loading a model.
     hypatia_eval::Dataset::load(data).with_context(|| format!("reading {}", data.display()))?;
-    let engine = args.engine.load()?;
+    let mut engine_args = args.engine.clone();
+    // Every problem in flight may hold all its samples' sequences at once.
+    engine_args.parallel = engine_args.parallel.max(in_flight * samples_per_problem);
+    let engine = engine_args.load()?;
     let mut bar = hypatia_eval::TerminalProgress::new();
     let summary =
         hypatia_eval::run_eval(&engine, strategy.as_ref(), &opts, &mut |p| bar.update(p))?;

@@ -21,8 +21,10 @@
 //!
 //! **Many problems in flight.** A pool of threads each runs one whole problem through
 //! the strategy. The embedded engine batches the concurrent requests into one decode, so
-//! throughput grows with the number in flight, while each strategy stays plain
-//! sequential code.
+//! each strategy stays plain sequential code while the model's weights are read once per
+//! step for all of them. How much that buys depends on the hardware: on two CPU cores
+//! decode is compute-bound and aggregate speed barely grows past two streams
+//! (bench/README.md), on a GPU or a wide CPU it grows with the number in flight.
 //!
 //! **Intervals, not bare percentages.** Every accuracy comes with its Wilson interval and
 //! comparisons use a paired exact test, because the runs we can afford are a few hundred

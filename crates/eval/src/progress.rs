@@ -39,6 +39,11 @@ impl TerminalProgress {
         });
         bar.set_position(p.done as u64);
         bar.set_message(accuracy_message(p));
+        if bar.is_hidden() && p.done > p.resumed {
+            // No terminal (a log file, CI): one plain line per finished problem instead.
+            let id = p.last.map(|r| r.id.as_str()).unwrap_or("?");
+            eprintln!("[{}/{}] {id} — {}", p.done, p.total, accuracy_message(p));
+        }
         if p.done >= p.total {
             bar.finish();
         }
