@@ -44,7 +44,7 @@ impl ProgramOfThought {
             params: opts.params(),
             max_retries: opts.max_retries,
             explain: opts.explain,
-            explain_tokens: opts.max_tokens.min(512),
+            explain_tokens: opts.max_tokens.min(256),
             executor,
         }
     }
