@@ -188,6 +188,11 @@ pub trait Strategy: Send + Sync {
     }
 }
 
+/// The solution of a one-sample draw (a strategy that returned none is an engine fault).
+pub(crate) fn only_sample(mut all: Vec<Solution>) -> Result<Solution, SolveError> {
+    all.pop().ok_or_else(|| SolveError::Llm(LlmError::Engine("the strategy drew no sample".into())))
+}
+
 /// Every strategy, by command-line name.
 pub const STRATEGIES: &[&str] =
     &["cot", "pot", "code-feedback", "tools", "solver-verifier", "vote"];

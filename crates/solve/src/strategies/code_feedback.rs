@@ -124,8 +124,7 @@ impl Strategy for CodeFeedback {
         problem: &Problem,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Solution, SolveError> {
-        let mut all = self.run(backend, problem, 1, self.params.seed, on_event)?;
-        all.pop().ok_or_else(|| SolveError::Llm(hypatia_llm::LlmError::Engine("no sample".into())))
+        crate::only_sample(self.run(backend, problem, 1, self.params.seed, on_event)?)
     }
 
     fn solve_samples(

@@ -91,8 +91,7 @@ impl Strategy for ChainOfThought {
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Solution, SolveError> {
         let params = SamplingParams { n: 1, ..self.params.clone() };
-        let mut all = self.run(backend, problem, params, on_event)?;
-        all.pop().ok_or_else(|| SolveError::Llm(hypatia_llm::LlmError::Engine("no sample".into())))
+        crate::only_sample(self.run(backend, problem, params, on_event)?)
     }
 
     fn solve_samples(
