@@ -194,6 +194,10 @@ pub struct StrategyArgs {
     /// Seed of the samplers.
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
+    /// Skip pot's student-facing explanation (about half of its tokens); the answer is
+    /// the same, so accuracy runs can use it.
+    #[arg(long)]
+    pub no_explain: bool,
 }
 
 impl StrategyArgs {
@@ -204,6 +208,7 @@ impl StrategyArgs {
             max_tokens: self.max_tokens,
             temperature: self.temperature,
             seed: self.seed,
+            explain: !self.no_explain,
             ..hypatia_solve::StrategyOptions::default()
         };
         Ok(hypatia_solve::build_strategy(name, &opts)?)
@@ -251,11 +256,14 @@ fn eval(args: EvalArgs) -> Result<()> {
     };
     let strategy = args.options.build(&args.strategy)?;
     // A label that names the settings, so resuming cannot mix two configurations.
-    let label = match args.strategy.as_str() {
+    let mut label = match args.strategy.as_str() {
         "vote" => format!("vote-{}-k{}", args.options.base, args.options.samples),
         "solver-verifier" => format!("solver-verifier-{}", args.options.base),
         other => other.to_string(),
     };
+    if args.options.no_explain {
+        label.push_str("-noexplain");
+    }
     let samples_per_problem = if args.strategy == "vote" { args.options.samples.max(1) } else { 1 };
     let mut opts = hypatia_eval::EvalOptions::new(data, out);
     opts.split = args.split.parse().map_err(|e| anyhow::anyhow!("--split: {e}"))?;
