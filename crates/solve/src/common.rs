@@ -2,11 +2,12 @@
 //! blocks in model text, and program outcomes rendered for the model to read.
 
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use hypatia_llm::{Backend, ChatMessage, Choice, LlmError, Request, Response, SamplingParams};
 use hypatia_sandbox::{Outcome, Status};
 
-use crate::{Event, Step};
+use crate::{Event, Solution, SolveError, Step, Trace};
 
 /// Calls the model. Text is streamed to `on_event` only for a single sample: interleaved
 /// pieces of several samples would be unreadable.
@@ -38,6 +39,61 @@ pub(crate) fn generate(
         )));
     }
     Ok(response)
+}
+
+/// What a strategy made of one sample after its first completion: the reader-facing text
+/// and the answer. The strategy records its own steps (the answer step included) in the
+/// ledger it is given.
+pub(crate) struct Finished {
+    pub text: String,
+    pub answer: Option<String>,
+}
+
+/// Draws `params.n` samples of `messages` in one request, so that they share the prompt's
+/// computation, then lets `finish` carry each sample on (run its code, ask again, explain)
+/// with a ledger that already holds the sample's first generation. Only a single sample
+/// streams: the follow-up calls of several samples would interleave unreadably. A sample's
+/// seconds are the shared first call plus its own follow-ups.
+pub(crate) fn draw_samples(
+    strategy: &str,
+    backend: &dyn Backend,
+    messages: &[ChatMessage],
+    params: &SamplingParams,
+    on_event: &mut dyn FnMut(Event<'_>),
+    mut finish: impl FnMut(
+        usize,
+        &Choice,
+        &mut Ledger,
+        &mut dyn FnMut(Event<'_>),
+    ) -> Result<Finished, SolveError>,
+) -> Result<Vec<Solution>, SolveError> {
+    if params.n == 0 {
+        return Ok(Vec::new());
+    }
+    let start = Instant::now();
+    let response = generate(backend, messages, None, params, on_event)?;
+    let mut quiet = |_: Event<'_>| {};
+    let on_event: &mut dyn FnMut(Event<'_>) = if params.n == 1 { on_event } else { &mut quiet };
+    let shared = start.elapsed().as_secs_f64();
+    let mut solutions = Vec::new();
+    for (i, choice) in response.choices.iter().enumerate() {
+        let sample_start = Instant::now();
+        let mut ledger = Ledger::default();
+        ledger.generation(messages, &response, choice, i == 0);
+        let Finished { text, answer } = finish(i, choice, &mut ledger, &mut *on_event)?;
+        solutions.push(Solution {
+            answer,
+            strategy: strategy.into(),
+            model: backend.model_name().into(),
+            text,
+            prompt_tokens: ledger.prompt_tokens,
+            completion_tokens: ledger.completion_tokens,
+            seconds: shared + sample_start.elapsed().as_secs_f64(),
+            trace: Trace { steps: ledger.steps },
+            confidence: None,
+        });
+    }
+    Ok(solutions)
 }
 
 /// `template` with each `{key}` replaced by its value, in one pass, so that a value that

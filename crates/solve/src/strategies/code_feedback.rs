@@ -6,16 +6,15 @@
 //! own answer is kept only as a fallback when the model boxes nothing.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use hypatia_grade::extract_program_answer;
 use hypatia_llm::{Backend, ChatMessage, SamplingParams};
 use hypatia_sandbox::Status;
 
-use crate::common::{fill, generate, last_python_block, render_outcome, Ledger};
+use crate::common::{draw_samples, fill, generate, last_python_block, render_outcome, Finished};
 use crate::exec::Executor;
 use crate::strategies::cot::boxed_answer;
-use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions, Trace};
+use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions};
 
 const SYSTEM: &str = include_str!("../../prompts/code_feedback_system.txt");
 const USER: &str = include_str!("../../prompts/code_feedback_user.txt");
@@ -48,68 +47,52 @@ impl CodeFeedback {
         seed: u32,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<Solution>, SolveError> {
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let start = Instant::now();
         let messages = Self::messages(problem);
         let params = SamplingParams { n: k, seed, ..self.params.clone() };
-        let response = generate(backend, &messages, None, &params, on_event)?;
-        let mut quiet = |_: Event<'_>| {};
-        let on_event: &mut dyn FnMut(Event<'_>) = if k == 1 { on_event } else { &mut quiet };
-        let shared = start.elapsed().as_secs_f64();
-        let mut solutions = Vec::new();
-        for (i, choice) in response.choices.iter().enumerate() {
-            let sample_start = Instant::now();
-            let mut ledger = Ledger::default();
-            ledger.generation(&messages, &response, choice, i == 0);
-            let mut text = choice.text.clone();
-            let (answer, source) = match last_python_block(&choice.text) {
-                // No program: the reasoning stands on its own.
-                None => (boxed_answer(&choice.text), "completion"),
-                Some(code) => {
-                    let outcome = self.executor.run(&code)?;
-                    ledger.steps.push(Step::Execution { code, outcome: outcome.clone() });
-                    let shown = render_outcome(&outcome);
-                    let mut chat = messages.clone();
-                    chat.push(ChatMessage::assistant(choice.text.clone()));
-                    chat.push(ChatMessage::user(fill(RESULT, &[("output", &shown)])));
-                    on_event(Event::Text(&format!("\n```output\n{shown}\n```\n\n")));
-                    let params = SamplingParams {
-                        n: 1,
-                        seed: seed.wrapping_add(i as u32),
-                        ..self.params.clone()
-                    };
-                    let reply = generate(backend, &chat, None, &params, on_event)?;
-                    let last = ledger.single(&chat, &reply);
-                    text = format!(
-                        "{}\n\n```output\n{shown}\n```\n\n{}",
-                        choice.text.trim(),
-                        last.trim()
-                    );
-                    match boxed_answer(&last) {
-                        Some(a) => (Some(a), "final answer"),
-                        None if outcome.status == Status::Ok => {
-                            (extract_program_answer(&outcome.stdout), "program output")
+        draw_samples(
+            self.name(),
+            backend,
+            &messages,
+            &params,
+            on_event,
+            |i, choice, ledger, on_event| {
+                let mut text = choice.text.clone();
+                let (answer, source) = match last_python_block(&choice.text) {
+                    // No program: the reasoning stands on its own.
+                    None => (boxed_answer(&choice.text), "completion"),
+                    Some(code) => {
+                        let outcome = self.executor.run(&code)?;
+                        ledger.steps.push(Step::Execution { code, outcome: outcome.clone() });
+                        let shown = render_outcome(&outcome);
+                        let mut chat = messages.clone();
+                        chat.push(ChatMessage::assistant(choice.text.clone()));
+                        chat.push(ChatMessage::user(fill(RESULT, &[("output", &shown)])));
+                        on_event(Event::Text(&format!("\n```output\n{shown}\n```\n\n")));
+                        let params = SamplingParams {
+                            n: 1,
+                            seed: seed.wrapping_add(i as u32),
+                            ..self.params.clone()
+                        };
+                        let reply = generate(backend, &chat, None, &params, on_event)?;
+                        let last = ledger.single(&chat, &reply);
+                        text = format!(
+                            "{}\n\n```output\n{shown}\n```\n\n{}",
+                            choice.text.trim(),
+                            last.trim()
+                        );
+                        match boxed_answer(&last) {
+                            Some(a) => (Some(a), "final answer"),
+                            None if outcome.status == Status::Ok => {
+                                (extract_program_answer(&outcome.stdout), "program output")
+                            }
+                            None => (None, "final answer"),
                         }
-                        None => (None, "final answer"),
                     }
-                }
-            };
-            ledger.steps.push(Step::Answer { answer: answer.clone(), source: source.into() });
-            solutions.push(Solution {
-                answer,
-                strategy: self.name().into(),
-                model: backend.model_name().into(),
-                text,
-                prompt_tokens: ledger.prompt_tokens,
-                completion_tokens: ledger.completion_tokens,
-                seconds: shared + sample_start.elapsed().as_secs_f64(),
-                trace: Trace { steps: ledger.steps },
-                confidence: None,
-            });
-        }
-        Ok(solutions)
+                };
+                ledger.steps.push(Step::Answer { answer: answer.clone(), source: source.into() });
+                Ok(Finished { text, answer })
+            },
+        )
     }
 }
 

@@ -14,9 +14,11 @@ use hypatia_grade::extract_program_answer;
 use hypatia_llm::{Backend, ChatMessage, SamplingParams};
 use hypatia_sandbox::Status;
 
-use crate::common::{fill, generate, last_python_block, render_outcome, Ledger};
+use crate::common::{
+    draw_samples, fill, generate, last_python_block, render_outcome, Finished, Ledger,
+};
 use crate::exec::Executor;
-use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions, Trace};
+use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions};
 
 const SYSTEM: &str = include_str!("../../prompts/pot_system.txt");
 const USER: &str = include_str!("../../prompts/pot_user.txt");
@@ -69,60 +71,41 @@ impl ProgramOfThought {
         seed: u32,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<Solution>, SolveError> {
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let start = Instant::now();
         let messages = Self::messages(problem);
         let params = SamplingParams { n: k, seed, ..self.params.clone() };
-        let response = generate(backend, &messages, None, &params, on_event)?;
-        // Several samples' retries and explanations would interleave on a stream.
-        let mut quiet = |_: Event<'_>| {};
-        let on_event: &mut dyn FnMut(Event<'_>) = if k == 1 { on_event } else { &mut quiet };
-        let shared = start.elapsed().as_secs_f64();
-        let mut solutions = Vec::new();
-        for (i, choice) in response.choices.iter().enumerate() {
-            let sample_start = Instant::now();
-            let mut ledger = Ledger::default();
-            ledger.generation(&messages, &response, choice, i == 0);
-            let seed = seed.wrapping_add(i as u32);
-            let program = self.execute_with_retries(
-                backend,
-                messages.clone(),
-                choice.text.clone(),
-                seed,
-                &mut ledger,
-                on_event,
-            )?;
-            let mut solution = Solution {
-                answer: program.answer.clone(),
-                strategy: self.name().into(),
-                model: backend.model_name().into(),
-                text: program.text(),
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                seconds: 0.0,
-                trace: Trace::default(),
-                confidence: None,
-            };
-            ledger.steps.push(Step::Answer {
-                answer: program.answer.clone(),
-                source: "program output".into(),
-            });
-            if self.explain {
-                if let Some(text) =
-                    self.explanation(backend, problem, &program, &mut ledger, on_event)?
-                {
-                    solution.text = text;
+        // Several samples' retries and explanations would interleave on a stream, so only a
+        // single sample streams (draw_samples silences the rest).
+        draw_samples(
+            self.name(),
+            backend,
+            &messages,
+            &params,
+            on_event,
+            |i, choice, ledger, on_event| {
+                let seed = seed.wrapping_add(i as u32);
+                let program = self.execute_with_retries(
+                    backend,
+                    messages.clone(),
+                    choice.text.clone(),
+                    seed,
+                    ledger,
+                    on_event,
+                )?;
+                ledger.steps.push(Step::Answer {
+                    answer: program.answer.clone(),
+                    source: "program output".into(),
+                });
+                let mut text = program.text();
+                if self.explain {
+                    if let Some(explained) =
+                        self.explanation(backend, problem, &program, ledger, on_event)?
+                    {
+                        text = explained;
+                    }
                 }
-            }
-            solution.prompt_tokens = ledger.prompt_tokens;
-            solution.completion_tokens = ledger.completion_tokens;
-            solution.trace.steps = ledger.steps;
-            solution.seconds = shared + sample_start.elapsed().as_secs_f64();
-            solutions.push(solution);
-        }
-        Ok(solutions)
+                Ok(Finished { text, answer: program.answer })
+            },
+        )
     }
 
     /// Runs the program in `text`; on failure shows the model what went wrong and runs its

@@ -10,16 +10,17 @@
 //! [`Request::assistant_prefix`]: hypatia_llm::Request::assistant_prefix
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use hypatia_grade::extract_program_answer;
 use hypatia_llm::{Backend, ChatMessage, Choice, FinishReason, SamplingParams};
 use hypatia_sandbox::{SandboxError, Status};
 
-use crate::common::{fill, generate, parse_examples, render_outcome, Ledger};
+use crate::common::{
+    draw_samples, fill, generate, parse_examples, render_outcome, Finished, Ledger,
+};
 use crate::exec::{CellRunner, Executor};
 use crate::strategies::cot::boxed_answer;
-use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions, Trace};
+use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions};
 
 const SYSTEM: &str = include_str!("../../prompts/tools_system.txt");
 const USER: &str = include_str!("../../prompts/tools_user.txt");
@@ -79,37 +80,22 @@ impl ToolUse {
         seed: u32,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<Solution>, SolveError> {
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let start = Instant::now();
         let messages = Self::messages(problem);
-        let response = generate(backend, &messages, None, &self.params(0, 0, seed, k), on_event)?;
-        let mut quiet = |_: Event<'_>| {};
-        let on_event: &mut dyn FnMut(Event<'_>) = if k == 1 { on_event } else { &mut quiet };
-        let shared = start.elapsed().as_secs_f64();
-        let mut solutions = Vec::new();
-        for (i, choice) in response.choices.iter().enumerate() {
-            let sample_start = Instant::now();
-            let mut ledger = Ledger::default();
-            ledger.generation(&messages, &response, choice, i == 0);
-            let seed = seed.wrapping_add(i as u32);
-            let (text, answer, source) =
-                self.continue_sample(backend, &messages, choice, seed, &mut ledger, on_event)?;
-            ledger.steps.push(Step::Answer { answer: answer.clone(), source: source.into() });
-            solutions.push(Solution {
-                answer,
-                strategy: self.name().into(),
-                model: backend.model_name().into(),
-                text,
-                prompt_tokens: ledger.prompt_tokens,
-                completion_tokens: ledger.completion_tokens,
-                seconds: shared + sample_start.elapsed().as_secs_f64(),
-                trace: Trace { steps: ledger.steps },
-                confidence: None,
-            });
-        }
-        Ok(solutions)
+        let params = self.params(0, 0, seed, k);
+        draw_samples(
+            self.name(),
+            backend,
+            &messages,
+            &params,
+            on_event,
+            |i, choice, ledger, on_event| {
+                let seed = seed.wrapping_add(i as u32);
+                let (text, answer, source) =
+                    self.continue_sample(backend, &messages, choice, seed, ledger, on_event)?;
+                ledger.steps.push(Step::Answer { answer: answer.clone(), source: source.into() });
+                Ok(Finished { text, answer })
+            },
+        )
     }
 
     /// Runs the tool loop from a sample's first segment to its end. Returns the assistant's
