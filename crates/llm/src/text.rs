@@ -36,15 +36,6 @@ impl TextAssembler {
         }
     }
 
-    /// Starts the text with `prefix` that is not streamed (e.g. a forced assistant prefix
-    /// already known to the caller) and not searched for stop strings.
-    pub fn with_unstreamed_prefix(stops: &[String], prefix: &str) -> Self {
-        let mut a = Self::new(stops);
-        a.text.push_str(prefix);
-        a.emitted = prefix.len();
-        a
-    }
-
     /// Adds the bytes of one token.
     pub fn push(&mut self, bytes: &[u8]) -> Pushed {
         if self.stopped {
@@ -195,15 +186,5 @@ mod tests {
     fn invalid_and_truncated_utf8_become_replacement_chars() {
         let (_, text, _) = run(&[], &[b"a\xffb", b"\xe2\x89"]);
         assert_eq!(text, "a\u{FFFD}b\u{FFFD}");
-    }
-
-    #[test]
-    fn unstreamed_prefix_is_kept_but_not_searched() {
-        let stops = vec!["```".to_string()];
-        let mut a = TextAssembler::with_unstreamed_prefix(&stops, "```python\n");
-        assert_eq!(a.push(b"print(1)\n").delta, "print(1)\n");
-        let r = a.push(b"```");
-        assert!(r.stopped);
-        assert_eq!(a.text(), "```python\nprint(1)\n");
     }
 }
