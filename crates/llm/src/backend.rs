@@ -174,6 +174,9 @@ pub struct Choice {
 pub struct Response {
     pub choices: Vec<Choice>,
     pub prompt_tokens: u32,
+    /// Prompt tokens whose KV cells were reused from an earlier request instead of being
+    /// computed (part of `prompt_tokens`).
+    pub cached_tokens: u32,
     /// Sum over all choices.
     pub completion_tokens: u32,
 }

@@ -26,6 +26,7 @@ pub mod backend;
 pub mod cores;
 pub mod engine;
 pub mod models;
+mod prefix;
 pub mod raw;
 pub mod scripted;
 pub mod text;

@@ -128,7 +128,7 @@ impl Backend for ScriptedBackend {
         let completion_tokens = choices.iter().map(|c| c.completion_tokens).sum();
         let prompt_tokens =
             request.messages.iter().map(|m| m.content.split_whitespace().count() as u32).sum();
-        Ok(Response { choices, prompt_tokens, completion_tokens })
+        Ok(Response { choices, prompt_tokens, cached_tokens: 0, completion_tokens })
     }
 }
 

@@ -198,3 +198,31 @@ fn assistant_prefix_is_continued() {
     let r = e.generate(&req).unwrap();
     assert!(r.text().contains("Paris"), "{}", r.text());
 }
+
+#[test]
+fn a_repeated_prefix_is_reused_and_changes_nothing() {
+    let (e, _turn) = engine();
+    let system = "You are a careful assistant. Answer in one short sentence. \
+                  Prefer plain words. Never use lists. Keep numbers as digits.";
+    let chat = |question: &str| {
+        Request::new(
+            vec![ChatMessage::system(system), ChatMessage::user(question)],
+            SamplingParams::greedy(24),
+        )
+    };
+    let first = e.generate(&chat("What colour is the sky?")).unwrap();
+    let again = e.generate(&chat("What colour is the sky?")).unwrap();
+    assert_eq!(again.cached_tokens, again.prompt_tokens - 1, "all but the last token reused");
+    assert_eq!(again.text(), first.text());
+
+    let other = e.generate(&chat("Name a large animal.")).unwrap();
+    assert!(other.cached_tokens >= 20, "the system prompt is shared: {}", other.cached_tokens);
+    assert!(other.cached_tokens < other.prompt_tokens - 2);
+
+    let path = ModelStore::default().ensure("smollm2-135m").unwrap();
+    let config = EngineConfig { n_ctx: 2048, prefix_cache_seqs: 0, ..EngineConfig::default() };
+    let uncached = LlamaEngine::load("smollm2-135m", &path, &config).unwrap();
+    let fresh = uncached.generate(&chat("Name a large animal.")).unwrap();
+    assert_eq!(fresh.cached_tokens, 0);
+    assert_eq!(fresh.text(), other.text(), "reusing cells must not change the output");
+}
