@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use hypatia_solve::Style;
 
 /// The file next to `gsm8k_train.jsonl` listing lines that must never be trained on.
 pub const GSM8K_EXCLUDE_FILE: &str = "gsm8k_train_exclude_from_training.json";
@@ -33,6 +34,8 @@ pub struct EvalItem {
     pub level: Option<u32>,
     /// 0-based line number in the file; the development splits are defined on it.
     pub line: usize,
+    /// Word problem or competition problem, from the dataset's layout.
+    pub style: Style,
 }
 
 /// The record layouts `eval` understands.
@@ -68,6 +71,16 @@ impl Format {
             Format::Minerva => "minerva",
             Format::Competition => "competition",
             Format::QuestionAnswer => "question_answer",
+        }
+    }
+
+    /// The kind of problem the layout holds: GSM8K, SVAMP, ASDiv and MAWPS are word problems.
+    pub fn style(self) -> Style {
+        match self {
+            Format::Gsm8k | Format::Svamp | Format::Asdiv | Format::Mawps => Style::Word,
+            Format::Math | Format::Minerva | Format::Competition | Format::QuestionAnswer => {
+                Style::Competition
+            }
         }
     }
 
@@ -400,7 +413,7 @@ fn adapt(format: Format, r: &Map<String, Value>, line: usize) -> Result<EvalItem
             None,
         ),
     };
-    Ok(EvalItem { id, question, gold, subject, level, line })
+    Ok(EvalItem { id, question, gold, subject, level, line, style: format.style() })
 }
 
 /// A field as text: strings as they are, numbers in their shortest form (`27.0` → `27`).

@@ -258,7 +258,7 @@ fn solve_one(
     run: &RunIdentity,
 ) -> ResultRecord {
     let started = Instant::now();
-    let problem = Problem::new(item.question.clone());
+    let problem = Problem::new(item.question.clone()).with_style(item.style);
     // A panicking strategy costs one problem, not a run of hundreds.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         strategy.solve(backend, &problem, &mut |_| {}).map(|solution| {

@@ -46,11 +46,63 @@ pub use verdict::{parse_verdict, Verdict};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub text: String,
+    /// Which worked examples and instructions suit it.
+    pub style: Style,
 }
 
 impl Problem {
+    /// A problem whose style is guessed from its text (see [`Style::guess`]).
     pub fn new(text: impl Into<String>) -> Self {
-        Self { text: text.into() }
+        let text = text.into();
+        let style = Style::guess(&text);
+        Self { text, style }
+    }
+
+    pub fn with_style(mut self, style: Style) -> Self {
+        self.style = style;
+        self
+    }
+}
+
+/// The kind of problem, for strategies whose prompts differ by kind.
+///
+/// Small models imitate their worked examples closely: shown a competition example that
+/// solves equations with sympy, the 0.5B model reached for `sympy.solve` on plain
+/// arithmetic word problems and crashed. Word problems therefore get word-problem
+/// examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// A grade-school word problem with a numeric answer (GSM8K, SVAMP, ASDiv, MAWPS).
+    Word,
+    /// A competition or textbook problem, often in LaTeX (MATH, AIME, …).
+    Competition,
+}
+
+impl Style {
+    /// Competition when the text carries LaTeX (a backslash command, `^`, `_{`, or `$` that
+    /// opens math rather than an amount of dollars), word otherwise.
+    ///
+    /// ```
+    /// use hypatia_solve::Style;
+    /// assert_eq!(Style::guess("Weng earns $12 an hour. How much is 50 minutes?"), Style::Word);
+    /// assert_eq!(Style::guess(r"Find $x$ if $2^x = 8$."), Style::Competition);
+    /// assert_eq!(Style::guess(r"Simplify \frac{6}{8}."), Style::Competition);
+    /// ```
+    pub fn guess(text: &str) -> Style {
+        let latex_command = text
+            .split('\\')
+            .skip(1)
+            .any(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic() || "([".contains(c)));
+        let math_dollar = text
+            .split('$')
+            .skip(1)
+            .any(|rest| rest.starts_with(|c: char| !c.is_ascii_digit() && !c.is_whitespace()));
+        if latex_command || math_dollar || text.contains('^') || text.contains("_{") {
+            Style::Competition
+        } else {
+            Style::Word
+        }
     }
 }
 

@@ -18,14 +18,22 @@ use crate::common::{
     draw_samples, fill, generate, last_python_block, render_outcome, Finished, Ledger,
 };
 use crate::exec::Executor;
-use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions};
+use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions, Style};
 
 const SYSTEM: &str = include_str!("../../prompts/pot_system.txt");
-const USER: &str = include_str!("../../prompts/pot_user.txt");
-const EXAMPLES: &str = include_str!("../../prompts/pot_examples.txt");
+const USER_WORD: &str = include_str!("../../prompts/pot_user_word.txt");
+const USER_COMPETITION: &str = include_str!("../../prompts/pot_user_competition.txt");
+const EXAMPLES_WORD: &str = include_str!("../../prompts/pot_examples_word.txt");
+const EXAMPLES_COMPETITION: &str = include_str!("../../prompts/pot_examples_competition.txt");
 const RETRY: &str = include_str!("../../prompts/pot_retry.txt");
 const EXPLAIN_SYSTEM: &str = include_str!("../../prompts/pot_explain_system.txt");
 const EXPLAIN_USER: &str = include_str!("../../prompts/pot_explain_user.txt");
+
+/// Ends a completion after its code block (an opening fence is followed by `python`).
+const CLOSING_FENCE: &str = "\n```\n";
+
+/// Temperature of retries after a failed program.
+const RETRY_TEMPERATURE: f32 = 0.7;
 
 /// Program of thought with retries on error and an explanation of the result.
 pub struct ProgramOfThought {
@@ -51,15 +59,20 @@ impl ProgramOfThought {
         }
     }
 
-    /// The chat the model sees for `problem`: the worked examples as earlier turns, then
-    /// the problem.
+    /// The chat the model sees for `problem`: the worked examples of its style as earlier
+    /// turns, then the problem. Every problem of a style shares this prefix up to its own
+    /// text, so the engine's prefix cache computes the examples once.
     pub fn messages(problem: &Problem) -> Vec<ChatMessage> {
+        let user = match problem.style {
+            Style::Word => USER_WORD,
+            Style::Competition => USER_COMPETITION,
+        };
         let mut messages = vec![ChatMessage::system(SYSTEM.trim())];
-        for (question, reply) in examples() {
-            messages.push(ChatMessage::user(fill(USER, &[("problem", question)])));
+        for (question, reply) in examples(problem.style) {
+            messages.push(ChatMessage::user(fill(user, &[("problem", question)])));
             messages.push(ChatMessage::assistant(reply.as_str()));
         }
-        messages.push(ChatMessage::user(fill(USER, &[("problem", problem.text.trim())])));
+        messages.push(ChatMessage::user(fill(user, &[("problem", problem.text.trim())])));
         messages
     }
 
@@ -72,7 +85,7 @@ impl ProgramOfThought {
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<Solution>, SolveError> {
         let messages = Self::messages(problem);
-        let params = SamplingParams { n: k, seed, ..self.params.clone() };
+        let params = self.program_params(k, seed, self.params.temperature);
         // Several samples' retries and explanations would interleave on a stream, so only a
         // single sample streams (draw_samples silences the rest).
         draw_samples(
@@ -162,10 +175,26 @@ impl ProgramOfThought {
             retries += 1;
             chat.push(ChatMessage::assistant(text));
             chat.push(ChatMessage::user(fill(RETRY, &[("error", &problem)])));
-            let params = SamplingParams { n: 1, seed, ..self.params.clone() };
+            // A greedy retry tends to repeat the failed program word for word; some
+            // temperature (and a fresh seed) lets it try something else.
+            let temperature = self.params.temperature.max(RETRY_TEMPERATURE);
+            let params =
+                self.program_params(1, seed.wrapping_add(retries * 7919), temperature);
             on_event(Event::Text("\n"));
             let response = generate(backend, &chat, None, &params, on_event)?;
             text = ledger.single(&chat, &response);
+        }
+    }
+
+    /// Sampling for a program: generation ends at the code block's closing fence, since
+    /// nothing the model writes after its program is used.
+    fn program_params(&self, n: u32, seed: u32, temperature: f32) -> SamplingParams {
+        SamplingParams {
+            n,
+            seed,
+            temperature,
+            stop: vec![CLOSING_FENCE.into()],
+            ..self.params.clone()
         }
     }
 
@@ -217,9 +246,15 @@ pub fn explain_messages(
 }
 
 /// The worked examples of `pot_examples.txt`: (problem, reply) pairs.
-fn examples() -> &'static [(String, String)] {
-    static EXAMPLES_PARSED: OnceLock<Vec<(String, String)>> = OnceLock::new();
-    EXAMPLES_PARSED.get_or_init(|| crate::common::parse_examples(EXAMPLES))
+fn examples(style: Style) -> &'static [(String, String)] {
+    static WORD: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    static COMPETITION: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    match style {
+        Style::Word => WORD.get_or_init(|| crate::common::parse_examples(EXAMPLES_WORD)),
+        Style::Competition => {
+            COMPETITION.get_or_init(|| crate::common::parse_examples(EXAMPLES_COMPETITION))
+        }
+    }
 }
 
 /// The last program of a sample and what it gave.
@@ -315,8 +350,10 @@ mod tests {
     }
 
     #[test]
-    fn examples_parse_into_two_training_pairs() {
-        let ex = examples();
+    fn examples_parse_into_training_pairs() {
+        assert_eq!(examples(Style::Word).len(), 3);
+        assert!(examples(Style::Word).iter().all(|(_, reply)| !reply.contains("sympy")));
+        let ex = examples(Style::Competition);
         assert_eq!(ex.len(), 2);
         assert!(ex[0].0.starts_with("Julie is reading"));
         assert!(ex[0].1.contains("print(tomorrow)"));
@@ -344,11 +381,12 @@ mod tests {
         assert_eq!(ran.lock().unwrap().as_slice(), ["print(6 * 7)"]);
         let requests = backend.requests();
         assert_eq!(requests.len(), 2);
-        // System, two worked examples, then the problem.
+        // A word problem: system, three word-problem examples, then the problem.
         let first = &requests[0].messages;
-        assert_eq!(first.len(), 6);
-        assert!(first[5].content.starts_with("What is 6 times 7?"));
-        assert!(first[5].content.contains("prints only the final answer"));
+        assert_eq!(first.len(), 8);
+        assert!(first[7].content.starts_with("What is 6 times 7?"));
+        assert!(first[7].content.contains("prints only the final number"));
+        assert_eq!(requests[0].params.stop, [CLOSING_FENCE], "generation ends after the code");
         let explain = &requests[1].messages[1].content;
         assert!(explain.contains("print(6 * 7)") && explain.contains("It printed: 42"));
         assert!(matches!(s.trace.steps[1], Step::Execution { .. }));
@@ -451,9 +489,9 @@ mod tests {
     #[test]
     fn the_worked_examples_run_in_the_sandbox_and_print_their_gold_answers() {
         let exec = crate::SandboxExecutor::global(StrategyOptions::default().limits());
-        let gold = ["42", "-\\frac{1}{8}"];
-        assert_eq!(examples().len(), gold.len());
-        for ((_, reply), gold) in examples().iter().zip(gold) {
+        let word = examples(Style::Word).iter().zip(["10", "42", "35"]);
+        let competition = examples(Style::Competition).iter().zip(["42", "-\\frac{1}{8}"]);
+        for ((_, reply), gold) in word.chain(competition) {
             let code = last_python_block(reply).unwrap();
             let out = exec.run(&code).unwrap();
             assert_eq!(out.status, Status::Ok, "{}", out.stderr);
