@@ -5,7 +5,7 @@
 //! that DESIGN.md fixes, since scripts outside the repository rely on them.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -141,6 +141,21 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Score a run's explanations with a judge model (answer correctness, reasoning,
+    /// clarity, student-friendliness, 1-5; pass/fail; reason). Writes judge.jsonl and
+    /// judge_summary.json into the run directory; a rerun resumes.
+    Judge {
+        /// An eval output directory.
+        run: PathBuf,
+        /// Judge at most N explanations.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Explanations judged at once.
+        #[arg(long, default_value_t = 2)]
+        in_flight: u32,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
 }
 
 #[derive(Args)]
@@ -251,6 +266,9 @@ fn eval(args: EvalArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if let Some(EvalCommand::Judge { run, limit, in_flight, engine }) = &args.command {
+        return judge(run, *limit, *in_flight, engine);
+    }
     let (Some(data), Some(out)) = (&args.data, &args.out) else {
         anyhow::bail!("eval needs --data FILE.jsonl and --out DIR (or: eval compare A B)");
     };
@@ -281,6 +299,34 @@ fn eval(args: EvalArgs) -> Result<()> {
     let mut bar = hypatia_eval::TerminalProgress::new();
     let summary =
         hypatia_eval::run_eval(&engine, strategy.as_ref(), &opts, &mut |p| bar.update(p))?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+fn judge(run: &Path, limit: Option<usize>, in_flight: u32, engine: &EngineArgs) -> Result<()> {
+    let results = run.join(hypatia_eval::RESULTS_FILE);
+    if !results.is_file() {
+        anyhow::bail!(
+            "{} does not exist: judge needs the directory of an eval run",
+            results.display()
+        );
+    }
+    let mut engine = engine.clone();
+    engine.parallel = engine.parallel.max(in_flight);
+    let backend = engine.load()?;
+    let mut opts = hypatia_eval::JudgeOptions::new(run);
+    opts.limit = limit;
+    opts.parallel = in_flight.max(1) as usize;
+    let bar = indicatif::ProgressBar::new(0);
+    let summary = hypatia_eval::run_judge(&backend, &opts, &mut |done, total, agreeing| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!("agrees with the checker on {agreeing}/{done}"));
+        if bar.is_hidden() && done > 0 {
+            eprintln!("[{done}/{total}] agrees with the checker on {agreeing}/{done}");
+        }
+    })?;
+    bar.finish_and_clear();
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }

@@ -9,9 +9,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use hypatia_solve::Style;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use hypatia_solve::Style;
 
 /// The file next to `gsm8k_train.jsonl` listing lines that must never be trained on.
 pub const GSM8K_EXCLUDE_FILE: &str = "gsm8k_train_exclude_from_training.json";

@@ -10,6 +10,8 @@
 //!   [`hypatia_grade::equivalent`], and writes `results.jsonl`, `summary.json` and
 //!   `report.html`.
 //! * [`compare`] pairs two runs problem by problem, with an exact McNemar test.
+//! * [`run_judge`] has a judge model score a run's explanations on a rubric, its reply
+//!   forced into JSON by a grammar, and reports how often it agrees with the checker.
 //!
 //! # Design
 //!
@@ -32,6 +34,7 @@
 
 mod compare;
 mod datasets;
+mod judge;
 mod progress;
 mod report;
 mod results;
@@ -41,6 +44,10 @@ mod summary;
 
 pub use compare::{compare, Change, Comparison, RunSide};
 pub use datasets::{Dataset, DatasetError, EvalItem, Format, Skipped, Split, GSM8K_EXCLUDE_FILE};
+pub use judge::{
+    judge_messages, run_judge, Confusion, JudgeOptions, JudgeRecord, JudgeSummary, MeanScores,
+    Verdict, JUDGE_FILE, JUDGE_SUMMARY_FILE, VERDICT_GRAMMAR,
+};
 pub use progress::TerminalProgress;
 pub use report::{render as render_report, write_report, REPORT_FILE};
 pub use results::{read_results, ResultRecord, RESULTS_FILE};

@@ -8,7 +8,7 @@ const Z95: f64 = 1.959_963_984_540_054;
 /// A proportion with its 95 % Wilson score interval.
 ///
 /// Invariant: `0 <= low <= accuracy <= high <= 1` and `correct <= n`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Proportion {
     pub correct: u64,
     pub n: u64,

@@ -63,11 +63,23 @@ pub struct SamplingParams {
     /// Number of independent samples of the same prompt. The prompt is computed once and its
     /// KV cells are shared by every sample.
     pub n: u32,
+    /// A grammar in llama.cpp's GBNF notation (start symbol `root`) that every sample must
+    /// follow, e.g. to force a JSON verdict. The embedded engine enforces it token by
+    /// token; the scripted backend ignores it.
+    pub grammar: Option<String>,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { max_tokens: 512, temperature: 0.0, top_p: 1.0, seed: 0, stop: Vec::new(), n: 1 }
+        Self {
+            max_tokens: 512,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+            n: 1,
+            grammar: None,
+        }
     }
 }
 

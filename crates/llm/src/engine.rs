@@ -233,6 +233,13 @@ impl Backend for LlamaEngine {
                 request.params.n, self.info.n_seq_max
             )));
         }
+        if let Some(grammar) = &request.params.grammar {
+            // Parsed here, on the caller's thread, so a bad grammar is the caller's error
+            // rather than a failure inside the shared batch.
+            LlamaSampler::grammar(&self.model, grammar, "root").map_err(|e| {
+                LlmError::InvalidRequest(format!("the grammar does not parse: {e}"))
+            })?;
+        }
         let prompt = self.tokenize(&self.render_prompt(request)?);
         let n = request.params.n as usize;
         // Each sample needs at least one cell of its own beyond the shared prompt.
@@ -310,11 +317,18 @@ struct Sample {
     logits: Option<i32>,
 }
 
-fn make_sampler(params: &SamplingParams, index: u32) -> LlamaSampler {
-    if params.is_greedy() {
-        return LlamaSampler::greedy();
-    }
+fn make_sampler(model: &LlamaModel, params: &SamplingParams, index: u32) -> LlamaSampler {
     let mut chain = Vec::new();
+    if let Some(grammar) = &params.grammar {
+        // Checked when the request was submitted.
+        if let Ok(sampler) = LlamaSampler::grammar(model, grammar, "root") {
+            chain.push(sampler);
+        }
+    }
+    if params.is_greedy() {
+        chain.push(LlamaSampler::greedy());
+        return LlamaSampler::chain_simple(chain);
+    }
     if params.top_p < 1.0 {
         chain.push(LlamaSampler::top_p(params.top_p, 1));
     }
@@ -541,7 +555,7 @@ impl<'m> Scheduler<'m> {
                     active.samples.push(Sample {
                         index,
                         seq,
-                        sampler: make_sampler(&active.job.params, index),
+                        sampler: make_sampler(model, &active.job.params, index),
                         pos: prompt_len,
                         last: LlamaToken(0),
                         assembler: TextAssembler::new(&active.job.params.stop),

@@ -226,3 +226,31 @@ fn a_repeated_prefix_is_reused_and_changes_nothing() {
     assert_eq!(fresh.cached_tokens, 0);
     assert_eq!(fresh.text(), other.text(), "reusing cells must not change the output");
 }
+
+#[test]
+fn a_grammar_constrains_every_sample() {
+    let (e, _turn) = engine();
+    let grammar = r#"root ::= "{\"score\": " [1-5] ", \"pass\": " ("true" | "false") "}""#;
+    let params = SamplingParams {
+        n: 3,
+        temperature: 1.0,
+        seed: 3,
+        max_tokens: 40,
+        grammar: Some(grammar.into()),
+        ..Default::default()
+    };
+    let r = e.generate(&ask("Tell me a story about a cat.", params)).unwrap();
+    for choice in &r.choices {
+        let value: serde_json::Value = serde_json::from_str(&choice.text)
+            .unwrap_or_else(|err| panic!("{err}: {:?}", choice.text));
+        assert!((1..=5).contains(&value["score"].as_u64().unwrap()), "{value}");
+        assert!(value["pass"].is_boolean());
+        assert_eq!(choice.finish_reason, FinishReason::Stop, "the grammar ends the reply");
+    }
+
+    let bad = SamplingParams { grammar: Some("root ::= (".into()), ..SamplingParams::greedy(4) };
+    match e.generate(&ask("Hi", bad)) {
+        Err(LlmError::InvalidRequest(why)) => assert!(why.contains("grammar"), "{why}"),
+        other => panic!("expected a grammar error, got {other:?}"),
+    }
+}

@@ -178,8 +178,7 @@ impl ProgramOfThought {
             // A greedy retry tends to repeat the failed program word for word; some
             // temperature (and a fresh seed) lets it try something else.
             let temperature = self.params.temperature.max(RETRY_TEMPERATURE);
-            let params =
-                self.program_params(1, seed.wrapping_add(retries * 7919), temperature);
+            let params = self.program_params(1, seed.wrapping_add(retries * 7919), temperature);
             on_event(Event::Text("\n"));
             let response = generate(backend, &chat, None, &params, on_event)?;
             text = ledger.single(&chat, &response);
