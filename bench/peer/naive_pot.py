@@ -35,6 +35,22 @@ def last_python_block(text):
     return m.group(1) if m else None
 
 
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+
+
+def answer_from_output(stdout):
+    """The last printed line, or the last number in it when it is a sentence
+    ("The number of goats is 104"): what a careful script would take."""
+    lines = [l.strip() for l in stdout.splitlines() if l.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    if NUMBER.fullmatch(last.replace("$", "")):
+        return last
+    numbers = NUMBER.findall(last)
+    return numbers[-1] if numbers else last
+
+
 def run_program(code, timeout):
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(code)
@@ -43,8 +59,7 @@ def run_program(code, timeout):
         done = subprocess.run(
             [sys.executable, path], capture_output=True, text=True, timeout=timeout
         )
-        lines = [l.strip() for l in done.stdout.splitlines() if l.strip()]
-        return lines[-1] if lines else None
+        return done.stdout
     except subprocess.TimeoutExpired:
         return None
     finally:
@@ -75,12 +90,14 @@ def main():
             )
             text = reply["choices"][0]["message"]["content"]
             code = last_python_block(text)
-            pred = run_program(code, 10) if code else None
+            stdout = run_program(code, 10) if code else None
+            pred = answer_from_output(stdout) if stdout else None
             seconds = time.monotonic() - start
             record = {
                 "id": p["id"],
                 "gold": p["gold"],
                 "pred": pred or "",
+                "stdout": (stdout or "")[-500:],
                 "seconds": seconds,
                 "completion_tokens": reply["usage"]["completion_tokens"],
             }

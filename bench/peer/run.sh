@@ -23,6 +23,7 @@ PEER_VERSION=0.3.36
 HOME_DIR=${HYPATIA_HOME:-$HOME/.cache/hypatia}
 VENV=$HOME_DIR/bench/peer-venv
 WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
 
 cargo build --release --bin hypatia -q
 HYPATIA=$CARGO_TARGET_DIR/release/hypatia

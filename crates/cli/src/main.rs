@@ -141,6 +141,12 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the summaries of finished runs as one Markdown table.
+    Table {
+        /// Eval output directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// Score a run's explanations with a judge model (answer correctness, reasoning,
     /// clarity, student-friendliness, 1-5; pass/fail; reason). Writes judge.jsonl and
     /// judge_summary.json into the run directory; a rerun resumes.
@@ -264,6 +270,17 @@ fn eval(args: EvalArgs) -> Result<()> {
         } else {
             print!("{comparison}");
         }
+        return Ok(());
+    }
+    if let Some(EvalCommand::Table { runs }) = &args.command {
+        let mut summaries = Vec::new();
+        for run in runs {
+            let summary = hypatia_eval::Summary::read(run).with_context(|| {
+                format!("{} has no readable {}", run.display(), hypatia_eval::SUMMARY_FILE)
+            })?;
+            summaries.push(summary);
+        }
+        print!("{}", hypatia_eval::markdown_table(&summaries));
         return Ok(());
     }
     if let Some(EvalCommand::Judge { run, limit, in_flight, engine }) = &args.command {

@@ -53,4 +53,4 @@ pub use report::{render as render_report, write_report, REPORT_FILE};
 pub use results::{read_results, ResultRecord, RESULTS_FILE};
 pub use runner::{run_eval, EvalOptions, Progress};
 pub use stats::{mcnemar_exact, wilson, Proportion};
-pub use summary::{Bucket, Summary, SUMMARY_FILE};
+pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};

@@ -159,6 +159,38 @@ impl Summary {
     }
 }
 
+/// The runs as a Markdown table, one row per summary: what ran, accuracy with its 95 %
+/// Wilson interval and n, and the cost per problem. Used for the results tables of
+/// notes and bench/README.md (`hypatia eval table DIR...`).
+pub fn markdown_table(summaries: &[Summary]) -> String {
+    let mut out = String::from(
+        "| model | data | strategy | n | accuracy (95 % CI) | tokens/problem | s/problem | solved/hour |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for s in summaries {
+        let data = Path::new(&s.data)
+            .file_name()
+            .map_or_else(|| s.data.clone(), |name| name.to_string_lossy().into_owned());
+        let complete = if s.n < s.selected { format!(" of {}", s.selected) } else { String::new() };
+        out.push_str(&format!(
+            "| {} | {} {} | {} | {}{} | {:.1} % [{:.1}, {:.1}] | {:.0} | {:.1} | {:.1} |\n",
+            s.model,
+            data,
+            s.split,
+            s.strategy,
+            s.n,
+            complete,
+            100.0 * s.accuracy,
+            100.0 * s.ci95_low,
+            100.0 * s.ci95_high,
+            s.tokens_per_problem,
+            s.seconds_per_problem,
+            s.solved_per_hour,
+        ));
+    }
+    out
+}
+
 /// Accuracy per key; empty when no record has a key, so data without subjects or levels
 /// gets no breakdown at all.
 fn breakdown(

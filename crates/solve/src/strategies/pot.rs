@@ -20,9 +20,8 @@ use crate::common::{
 use crate::exec::Executor;
 use crate::{Event, Problem, Solution, SolveError, Step, Strategy, StrategyOptions, Style};
 
-const SYSTEM: &str = include_str!("../../prompts/pot_system.txt");
-const USER_WORD: &str = include_str!("../../prompts/pot_user_word.txt");
-const USER_COMPETITION: &str = include_str!("../../prompts/pot_user_competition.txt");
+const SYSTEM_WORD: &str = include_str!("../../prompts/pot_system_word.txt");
+const SYSTEM_COMPETITION: &str = include_str!("../../prompts/pot_system_competition.txt");
 const EXAMPLES_WORD: &str = include_str!("../../prompts/pot_examples_word.txt");
 const EXAMPLES_COMPETITION: &str = include_str!("../../prompts/pot_examples_competition.txt");
 const RETRY: &str = include_str!("../../prompts/pot_retry.txt");
@@ -59,20 +58,22 @@ impl ProgramOfThought {
         }
     }
 
-    /// The chat the model sees for `problem`: the worked examples of its style as earlier
-    /// turns, then the problem. Every problem of a style shares this prefix up to its own
-    /// text, so the engine's prefix cache computes the examples once.
+    /// The chat the model sees for `problem`: the instructions of its style, the worked
+    /// examples as earlier turns, then the problem alone. Everything before the problem's
+    /// own text is the same for every problem of a style, so the engine's prefix cache
+    /// computes it once: instructions placed after the problem would be recomputed with
+    /// every problem.
     pub fn messages(problem: &Problem) -> Vec<ChatMessage> {
-        let user = match problem.style {
-            Style::Word => USER_WORD,
-            Style::Competition => USER_COMPETITION,
+        let system = match problem.style {
+            Style::Word => SYSTEM_WORD,
+            Style::Competition => SYSTEM_COMPETITION,
         };
-        let mut messages = vec![ChatMessage::system(SYSTEM.trim())];
+        let mut messages = vec![ChatMessage::system(system.trim())];
         for (question, reply) in examples(problem.style) {
-            messages.push(ChatMessage::user(fill(user, &[("problem", question)])));
+            messages.push(ChatMessage::user(question.as_str()));
             messages.push(ChatMessage::assistant(reply.as_str()));
         }
-        messages.push(ChatMessage::user(fill(user, &[("problem", problem.text.trim())])));
+        messages.push(ChatMessage::user(problem.text.trim()));
         messages
     }
 
@@ -383,8 +384,8 @@ mod tests {
         // A word problem: system, three word-problem examples, then the problem.
         let first = &requests[0].messages;
         assert_eq!(first.len(), 8);
-        assert!(first[7].content.starts_with("What is 6 times 7?"));
-        assert!(first[7].content.contains("prints only the final number"));
+        assert_eq!(first[7].content, "What is 6 times 7?");
+        assert!(first[0].content.contains("prints only the final number"));
         assert_eq!(requests[0].params.stop, [CLOSING_FENCE], "generation ends after the code");
         let explain = &requests[1].messages[1].content;
         assert!(explain.contains("print(6 * 7)") && explain.contains("It printed: 42"));
