@@ -59,7 +59,7 @@ ours_n=$(wc -l <"$WORK/hypatia/results.jsonl")
 
 mkdir -p bench/results
 out=bench/results/peer-$MODEL-$(date +%Y-%m-%d).json
-awk -v model="$MODEL" -v strategy="$STRATEGY" -v n="$N" -v seed="$SEED" -v data="$(basename "$DATA")" \
+awk -v commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +changes)" -v model="$MODEL" -v strategy="$STRATEGY" -v n="$N" -v seed="$SEED" -v data="$(basename "$DATA")" \
     -v oc="$ours_correct" -v on="$ours_n" -v ow="$ours_wall" \
     -v pc="$peer_correct" -v pn="$peer_n" -v pw="$peer_wall" -v threads="$(nproc)" '
 function wilson_low(k, n,   z, p, c, h) { z = 1.959964; if (n == 0) return 0; p = k / n;
@@ -67,10 +67,11 @@ function wilson_low(k, n,   z, p, c, h) { z = 1.959964; if (n == 0) return 0; p 
 function wilson_high(k, n,   z, p, c, h) { z = 1.959964; if (n == 0) return 1; p = k / n;
     c = (p + z*z/(2*n)) / (1 + z*z/n); h = z * sqrt(p*(1-p)/n + z*z/(4*n*n)) / (1 + z*z/n); return c + h }
 function side(name, k, m, wall) {
+    if (m == 0) m = 1
     printf "  \"%s\": {\"correct\": %d, \"n\": %d, \"accuracy\": %.4f, \"ci95\": [%.4f, %.4f], \"wall_seconds\": %.1f, \"seconds_per_problem\": %.1f, \"solved_per_hour\": %.1f}", \
         name, k, m, k/m, wilson_low(k, m), wilson_high(k, m), wall, wall/m, k*3600/wall }
 BEGIN {
-    printf "{\n  \"model\": \"%s\", \"strategy\": \"%s\", \"data\": \"%s\", \"split\": \"dev\", \"limit\": %d, \"sample_seed\": %d, \"cores\": %d,\n", model, strategy, data, n, seed, threads
+    printf "{\n  \"commit\": \"%s\",\n  \"model\": \"%s\", \"strategy\": \"%s\", \"data\": \"%s\", \"split\": \"dev\", \"limit\": %d, \"sample_seed\": %d, \"cores\": %d,\n", commit, model, strategy, data, n, seed, threads
     side("hypatia", oc, on, ow); printf ",\n"; side("peer", pc, pn, pw); printf ",\n"
     ratio = (pc > 0) ? (oc/ow) / (pc/pw) : -1
     printf "  \"solved_per_hour_ratio\": %.2f\n}\n", ratio

@@ -19,7 +19,7 @@ STRATEGIES=${STRATEGIES:-"cot pot code-feedback tools solver-verifier vote"}
 DATASETS=${DATASETS:-"gsm8k math"}
 N=${N:-200}
 SEED=${SEED:-0}
-RUNS=${RUNS:-$HOME/.cache/hypatia/runs}
+RUNS=${RUNS:-${HYPATIA_HOME:-$HOME/.cache/hypatia}/runs}
 
 cargo build --release --bin hypatia -q
 HYPATIA=$CARGO_TARGET_DIR/release/hypatia

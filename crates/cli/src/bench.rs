@@ -144,6 +144,9 @@ pub fn engine(args: EngineBenchArgs) -> Result<()> {
     let max_streams = args.streams.iter().copied().max().unwrap_or(1);
     let mut engine_args = args.engine.clone();
     engine_args.parallel = engine_args.parallel.max(max_streams);
+    // The bench repeats the same prompt: with the prefix cache on, every repeat after the
+    // first would measure the cache instead of prompt processing.
+    engine_args.prefix_cache = 0;
     eprintln!("loading {} ...", engine_args.model);
     let engine = engine_args.load()?;
     let info = engine.info();

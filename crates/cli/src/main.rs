@@ -82,6 +82,10 @@ pub struct EngineArgs {
     /// Sequences decoded together.
     #[arg(long, default_value_t = 8)]
     pub parallel: u32,
+    /// Finished prompts kept in the KV cache so that a later prompt with the same start
+    /// (few-shot examples, an earlier turn) reuses them; 0 turns the prefix cache off.
+    #[arg(long, default_value_t = 4)]
+    pub prefix_cache: u32,
 }
 
 impl EngineArgs {
@@ -92,6 +96,7 @@ impl EngineArgs {
             n_ctx: self.ctx,
             n_seq_max: self.parallel,
             n_threads: self.threads,
+            prefix_cache_seqs: self.prefix_cache,
             ..EngineConfig::default()
         };
         LlamaEngine::load(&self.model, &path, &config)

@@ -13,13 +13,13 @@
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{bail, Context};
-use hypatia_llm::{Backend, ChatMessage, Request, SamplingParams};
+use hypatia_llm::{Backend, ChatMessage, LlmError, Request, SamplingParams};
 use serde::{Deserialize, Serialize};
 
 use crate::results::{read_results, ResultRecord, RESULTS_FILE};
@@ -184,10 +184,15 @@ impl JudgeOptions {
 
 /// The chat that asks the judge about one record.
 pub fn judge_messages(record: &ResultRecord) -> Vec<ChatMessage> {
-    let user = USER
-        .replace("{problem}", record.question.trim())
-        .replace("{gold}", record.gold.trim())
-        .replace("{explanation}", record.text.trim());
+    // One pass, so that a question containing "{gold}" is not filled in itself.
+    let user = hypatia_solve::fill(
+        USER,
+        &[
+            ("problem", record.question.trim()),
+            ("gold", record.gold.trim()),
+            ("explanation", record.text.trim()),
+        ],
+    );
     vec![ChatMessage::system(SYSTEM.trim()), ChatMessage::user(user)]
 }
 
@@ -218,6 +223,10 @@ pub fn run_judge(
             other.judge_model
         );
     }
+    // Verdicts outside this selection (an earlier run with a larger --limit) stay in the
+    // file but count nowhere.
+    let wanted: HashSet<&str> = judgeable.iter().map(|r| r.id.as_str()).collect();
+    done.retain(|r| wanted.contains(r.id.as_str()));
     let seen: HashSet<String> = done.iter().map(|r| r.id.clone()).collect();
     let pending: Vec<&ResultRecord> =
         judgeable.iter().copied().filter(|r| !seen.contains(&r.id)).collect();
@@ -252,9 +261,14 @@ pub fn run_judge(
         }
         drop(tx);
         for judged in rx {
+            if failure.is_some() {
+                continue;
+            }
             let appended = judged.and_then(|record| {
-                let line = serde_json::to_string(&record)?;
-                writeln!(file, "{line}").and_then(|()| file.flush())?;
+                // One write per line, so a kill leaves at most a torn last line, which
+                // read_judged drops.
+                let line = serde_json::to_string(&record)? + "\n";
+                file.write_all(line.as_bytes()).and_then(|()| file.flush())?;
                 Ok(record)
             });
             match appended {
@@ -273,8 +287,6 @@ pub fn run_judge(
     if let Some(e) = failure {
         return Err(e.context(format!("judging into {}", path.display())));
     }
-    let wanted: HashSet<&str> = judgeable.iter().map(|r| r.id.as_str()).collect();
-    done.retain(|r| wanted.contains(r.id.as_str()));
     let run = opts.run.display().to_string();
     let summary = JudgeSummary::compute(&run, &judge_model, &done, unjudgeable.len() as u64);
     let summary_path = opts.run.join(JUDGE_SUMMARY_FILE);
@@ -293,41 +305,50 @@ fn judge_one(
         grammar: Some(VERDICT_GRAMMAR.to_string()),
         ..SamplingParams::greedy(max_tokens)
     };
-    let response = backend
-        .generate(&Request::new(judge_messages(record), params))
-        .with_context(|| format!("judging problem {}", record.id))?;
-    let text = response.text();
-    let verdict = Verdict::parse(text);
+    let text = match backend.generate(&Request::new(judge_messages(record), params)) {
+        Ok(response) => response.text().to_string(),
+        // The judge cannot read this one (a prompt too long, say): recorded as unparsed.
+        // A stopped engine would fail every explanation, so that ends the run.
+        Err(e @ (LlmError::EngineStopped(_) | LlmError::Engine(_))) => {
+            return Err(anyhow::Error::new(e).context(format!("judging problem {}", record.id)))
+        }
+        Err(e) => format!("error: {e}"),
+    };
+    let verdict = Verdict::parse(&text);
     Ok(JudgeRecord {
         id: record.id.clone(),
         judge_model: judge_model.to_string(),
         checker_correct: record.correct,
-        raw: if verdict.is_none() { text.to_string() } else { String::new() },
+        raw: if verdict.is_none() { text } else { String::new() },
         verdict,
     })
 }
 
-/// Verdicts already in `judge.jsonl`; a torn last line (a killed judge) is ignored.
+/// Verdicts already in `judge.jsonl`. A last line without its newline is what a killed
+/// judge leaves behind: it is cut off the file, so the next append starts a line of its own.
 fn read_judged(path: &Path) -> anyhow::Result<Vec<JudgeRecord>> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    if complete < text.len() {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot repair {}", path.display()))?;
+        file.set_len(complete as u64)
+            .with_context(|| format!("cannot repair {}", path.display()))?;
+    }
     let mut records = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in text[..complete].lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str(line) {
-            Ok(record) => records.push(record),
-            Err(_) if i + 1 == lines.len() => {}
-            Err(e) => bail!("{} line {}: not a verdict: {e}", path.display(), i + 1),
-        }
+        let record = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not a verdict", path.display(), i + 1))?;
+        records.push(record);
     }
     Ok(records)
 }
@@ -445,6 +466,29 @@ mod tests {
         let other = ScriptedBackend::new([verdict(5, true)]).with_name("other");
         let err = run_judge(&other, &JudgeOptions::new(dir.path()), &mut |_, _, _| {}).unwrap_err();
         assert!(err.to_string().contains("move it away"), "{err}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_and_judged_again() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(dir.path(), &[record("a", true, "x \\boxed{42}"), record("b", true, "y")]);
+        let backend = ScriptedBackend::new([verdict(5, true)]);
+        let mut opts = JudgeOptions::new(dir.path());
+        opts.limit = Some(1);
+        run_judge(&backend, &opts, &mut |_, _, _| {}).unwrap();
+        // A kill in the middle of b's line: a complete record without its newline.
+        let path = dir.path().join(JUDGE_FILE);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&text.clone().replace("\"a\"", "\"b\"").trim_end().to_string());
+        std::fs::write(&path, text).unwrap();
+
+        let again = ScriptedBackend::new([verdict(5, true)]);
+        let summary = run_judge(&again, &JudgeOptions::new(dir.path()), &mut |_, _, _| {}).unwrap();
+        assert_eq!(again.requests().len(), 1, "b is judged again, a is not");
+        assert_eq!(summary.n, 2);
+        let lines = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        assert!(lines.ends_with('\n'));
     }
 
     #[test]

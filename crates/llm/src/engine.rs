@@ -303,6 +303,13 @@ struct Active {
     samples: Vec<Sample>,
 }
 
+impl Active {
+    /// Whether the whole prompt is in the KV cache and its logits were sampled.
+    fn prompt_done(&self) -> bool {
+        self.prefilled == self.job.prompt.len() && self.prompt_logits.is_none()
+    }
+}
+
 struct Sample {
     index: u32,
     seq: i32,
@@ -599,8 +606,7 @@ impl<'m> Scheduler<'m> {
         let mut i = 0;
         while i < self.active.len() {
             let active = &mut self.active[i];
-            let prompt_done =
-                active.prefilled == active.job.prompt.len() && active.prompt_logits.is_none();
+            let prompt_done = active.prompt_done();
             let cancelled_in_prefill =
                 active.samples.is_empty() && active.job.cancel.is_cancelled();
             let all_done = (prompt_done
@@ -629,12 +635,11 @@ impl<'m> Scheduler<'m> {
     /// Only the prompt is kept, not the generated tokens after it: with generated cells
     /// kept as well, seeded sampling in later requests that reused the prompt drifted from
     /// an uncached run (greedy output did not), and the cause is not understood yet, so the
-    /// engine keeps to what was verified identical (tests/engine_smollm2.rs).
+    /// engine keeps to what its tests show identical to an uncached run, greedy and seeded
+    /// sampling (tests/engine_smollm2.rs).
     fn keep_prefix(&mut self, active: &Active) {
-        let prompt_done =
-            active.prefilled == active.job.prompt.len() && active.prompt_logits.is_none();
         let Some(first) = active.samples.iter().find(|s| s.index == 0) else { return };
-        if !prompt_done {
+        if !active.prompt_done() {
             return;
         }
         let prompt = &active.job.prompt;

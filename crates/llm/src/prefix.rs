@@ -108,6 +108,8 @@ impl<T: Copy + PartialEq> PrefixCache<T> {
         if let Some(index) = self.entries.iter().position(|e| tokens.starts_with(&e.tokens)) {
             let entry = self.entries.swap_remove(index);
             freed += entry.tokens.len();
+            // Listed for clearing: the id handed out below may be another one.
+            evicted.push(entry.seq);
             self.free.push(entry.seq);
         }
         while self.free.is_empty() || self.cells() + tokens.len() > self.budget {
@@ -166,7 +168,10 @@ mod tests {
     fn a_growing_conversation_keeps_one_entry() {
         let mut cache = PrefixCache::new([5, 6, 7], 1000);
         assert_eq!(cache.store(&tokens(0..30)), Store::Into { seq: 5, evicted: vec![], freed: 0 });
-        assert_eq!(cache.store(&tokens(0..50)), Store::Into { seq: 5, evicted: vec![], freed: 30 });
+        assert_eq!(
+            cache.store(&tokens(0..50)),
+            Store::Into { seq: 5, evicted: vec![5], freed: 30 }
+        );
         assert_eq!(cache.store(&tokens(0..45)), Store::Skip, "already covered");
         assert_eq!(cache.cells(), 50);
     }
@@ -192,6 +197,22 @@ mod tests {
         assert_eq!(cache.store(&tokens(0..101)), Store::Skip, "larger than the budget");
         assert_eq!(cache.evict_oldest(), Some((2, 80)));
         assert_eq!(cache.evict_oldest(), None);
+    }
+
+    #[test]
+    fn an_extended_entry_is_cleared_even_when_its_id_is_not_reused() {
+        let mut cache = PrefixCache::new([1, 2], 1050);
+        cache.store(&tokens(0..30));
+        cache.store(&tokens(1000..2000));
+        // Extending 0..30 to 0..100 needs the 1000-token entry gone too; whichever id is
+        // handed out, both old entries must be cleared.
+        let Store::Into { seq, evicted, freed } = cache.store(&tokens(0..100)) else {
+            panic!("stored")
+        };
+        assert!(evicted.contains(&1) && evicted.contains(&2), "{evicted:?}");
+        assert!([1, 2].contains(&seq));
+        assert_eq!(freed, 1030);
+        assert_eq!(cache.cells(), 100);
     }
 
     #[test]

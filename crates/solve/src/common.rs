@@ -98,7 +98,7 @@ pub(crate) fn draw_samples(
 
 /// `template` with each `{key}` replaced by its value, in one pass, so that a value that
 /// happens to contain `{answer}` (problem text is user text) is never substituted again.
-pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template.trim();
     while let Some(open) = rest.find('{') {

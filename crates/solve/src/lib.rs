@@ -33,6 +33,7 @@ pub mod exec;
 pub mod strategies;
 pub mod verdict;
 
+pub use common::fill;
 pub use exec::{CellRunner, Executor, FnExecutor, SandboxExecutor};
 pub use strategies::code_feedback::CodeFeedback;
 pub use strategies::cot::ChainOfThought;
@@ -88,16 +89,25 @@ impl Style {
     /// assert_eq!(Style::guess("Weng earns $12 an hour. How much is 50 minutes?"), Style::Word);
     /// assert_eq!(Style::guess(r"Find $x$ if $2^x = 8$."), Style::Competition);
     /// assert_eq!(Style::guess(r"Simplify \frac{6}{8}."), Style::Competition);
+    /// assert_eq!(Style::guess("What is $2+3$ plus 4?"), Style::Competition);
+    /// assert_eq!(Style::guess("A pen is $3 and a book is $12. How much for both?"), Style::Word);
     /// ```
     pub fn guess(text: &str) -> Style {
         let latex_command = text
             .split('\\')
             .skip(1)
             .any(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic() || "([".contains(c)));
-        let math_dollar = text
-            .split('$')
-            .skip(1)
-            .any(|rest| rest.starts_with(|c: char| !c.is_ascii_digit() && !c.is_whitespace()));
+        // Between a pair of dollars: math has no plain words ("$2+3$", "$x$"); prices
+        // ("$12 an hour ... $15") do.
+        let parts: Vec<&str> = text.split('$').collect();
+        let math_dollar = (1..parts.len().saturating_sub(1)).step_by(2).any(|i| {
+            let inside = parts[i];
+            !inside.trim().is_empty()
+                && !inside.contains('\n')
+                && !inside
+                    .split_whitespace()
+                    .any(|word| word.len() >= 3 && word.chars().all(|c| c.is_ascii_alphabetic()))
+        });
         if latex_command || math_dollar || text.contains('^') || text.contains("_{") {
             Style::Competition
         } else {

@@ -135,6 +135,11 @@ impl ProgramOfThought {
     ) -> Result<Program, SolveError> {
         let mut retries = 0;
         loop {
+            // Generation stopped at the closing fence, which the stop string removed; put
+            // it back so the reply reads (and is replayed to the model) as written.
+            if text.matches("```").count() % 2 == 1 {
+                text.push_str("\n```");
+            }
             let problem = match last_python_block(&text) {
                 None => "Your reply had no ```python block.".to_string(),
                 Some(code) => {
