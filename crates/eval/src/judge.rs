@@ -479,7 +479,8 @@ mod tests {
         // A kill in the middle of b's line: a complete record without its newline.
         let path = dir.path().join(JUDGE_FILE);
         let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&text.clone().replace("\"a\"", "\"b\"").trim_end().to_string());
+        let torn = text.replace("\"a\"", "\"b\"");
+        text.push_str(torn.trim_end());
         std::fs::write(&path, text).unwrap();
 
         let again = ScriptedBackend::new([verdict(5, true)]);
