@@ -12,9 +12,7 @@
 //! explanation and a rerun skips what it holds.
 
 use std::collections::HashSet;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -22,7 +20,7 @@ use anyhow::{bail, Context};
 use hypatia_llm::{Backend, ChatMessage, LlmError, Request, SamplingParams};
 use serde::{Deserialize, Serialize};
 
-use crate::results::{read_results, ResultRecord, RESULTS_FILE};
+use crate::results::{read_jsonl, read_results, JsonlWriter, ResultRecord, RESULTS_FILE};
 use crate::stats::Proportion;
 
 pub const JUDGE_FILE: &str = "judge.jsonl";
@@ -215,7 +213,8 @@ pub fn run_judge(
     }
     let judge_model = backend.model_name().to_string();
     let path = opts.run.join(JUDGE_FILE);
-    let mut done = read_judged(&path)?;
+    // A torn last line (a killed judge) is dropped and cut off the file.
+    let mut done: Vec<JudgeRecord> = read_jsonl(&path, true, "a verdict")?;
     if let Some(other) = done.iter().find(|r| r.judge_model != judge_model) {
         bail!(
             "{} holds verdicts by {}, not {judge_model}; move it away to judge with another model",
@@ -239,11 +238,7 @@ pub fn run_judge(
     };
     progress(done.len(), total, agreeing(&done));
 
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut writer = JsonlWriter::append_to(&path)?;
     let next = AtomicUsize::new(0);
     let mut failure = None;
     std::thread::scope(|scope| {
@@ -264,13 +259,7 @@ pub fn run_judge(
             if failure.is_some() {
                 continue;
             }
-            let appended = judged.and_then(|record| {
-                // One write per line, so a kill leaves at most a torn last line, which
-                // read_judged drops.
-                let line = serde_json::to_string(&record)? + "\n";
-                file.write_all(line.as_bytes()).and_then(|()| file.flush())?;
-                Ok(record)
-            });
+            let appended = judged.and_then(|record| writer.write(&record).map(|()| record));
             match appended {
                 Ok(record) => {
                     done.push(record);
@@ -324,39 +313,11 @@ fn judge_one(
     })
 }
 
-/// Verdicts already in `judge.jsonl`. A last line without its newline is what a killed
-/// judge leaves behind: it is cut off the file, so the next append starts a line of its own.
-fn read_judged(path: &Path) -> anyhow::Result<Vec<JudgeRecord>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let complete = text.rfind('\n').map_or(0, |i| i + 1);
-    if complete < text.len() {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot repair {}", path.display()))?;
-        file.set_len(complete as u64)
-            .with_context(|| format!("cannot repair {}", path.display()))?;
-    }
-    let mut records = Vec::new();
-    for (i, line) in text[..complete].lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not a verdict", path.display(), i + 1))?;
-        records.push(record);
-    }
-    Ok(records)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use hypatia_llm::ScriptedBackend;
+    use std::path::Path;
 
     fn record(id: &str, correct: bool, text: &str) -> ResultRecord {
         ResultRecord {

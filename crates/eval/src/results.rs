@@ -9,6 +9,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
@@ -57,6 +58,16 @@ pub struct ResultRecord {
 /// and, when `repair` is set, cut off the file so that the next append starts on a line
 /// of its own. A bad line anywhere else means the file is not ours: that is an error.
 pub fn read_results(path: &Path, repair: bool) -> anyhow::Result<Vec<ResultRecord>> {
+    read_jsonl(path, repair, "a result record")
+}
+
+/// The records of an append-only JSON Lines file, with [`read_results`]'s handling of a
+/// torn last line; `what` names a record in errors.
+pub(crate) fn read_jsonl<T: DeserializeOwned>(
+    path: &Path,
+    repair: bool,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -77,7 +88,7 @@ pub fn read_results(path: &Path, repair: bool) -> anyhow::Result<Vec<ResultRecor
             good_end = next;
             continue;
         }
-        match (serde_json::from_slice::<ResultRecord>(line), end) {
+        match (serde_json::from_slice::<T>(line), end) {
             // A complete line needs its newline; without one the writer may have died
             // just before writing it, and the next append would run the lines together.
             (Ok(record), Some(_)) => {
@@ -86,7 +97,7 @@ pub fn read_results(path: &Path, repair: bool) -> anyhow::Result<Vec<ResultRecor
             }
             _ if is_last => break,
             (Err(e), _) => {
-                bail!("{}: line {line_no} is not a result record: {e}", path.display())
+                bail!("{}: line {line_no} is not {what}: {e}", path.display())
             }
             // Only the last line can lack its newline, and that case is handled above.
             (Ok(_), None) => break,
@@ -104,23 +115,24 @@ pub fn read_results(path: &Path, repair: bool) -> anyhow::Result<Vec<ResultRecor
     Ok(records)
 }
 
-/// Appends records, one flushed line each.
-pub struct ResultsWriter {
+/// Appends records, one flushed line each (written whole, so a kill tears at most the
+/// last line).
+pub(crate) struct JsonlWriter {
     path: PathBuf,
     out: BufWriter<File>,
 }
 
-impl ResultsWriter {
-    pub fn append_to(path: &Path) -> anyhow::Result<ResultsWriter> {
+impl JsonlWriter {
+    pub fn append_to(path: &Path) -> anyhow::Result<JsonlWriter> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open {} for appending", path.display()))?;
-        Ok(ResultsWriter { path: path.to_path_buf(), out: BufWriter::new(file) })
+        Ok(JsonlWriter { path: path.to_path_buf(), out: BufWriter::new(file) })
     }
 
-    pub fn write(&mut self, record: &ResultRecord) -> anyhow::Result<()> {
+    pub fn write<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         self.out
@@ -159,7 +171,7 @@ mod tests {
     fn torn_last_line_is_dropped_and_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RESULTS_FILE);
-        let mut w = ResultsWriter::append_to(&path).unwrap();
+        let mut w = JsonlWriter::append_to(&path).unwrap();
         w.write(&record("a")).unwrap();
         w.write(&record("b")).unwrap();
         drop(w);

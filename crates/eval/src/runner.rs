@@ -14,7 +14,7 @@ use hypatia_solve::{Problem, Strategy};
 
 use crate::datasets::{Dataset, EvalItem, Split};
 use crate::report::write_report;
-use crate::results::{read_results, ResultRecord, ResultsWriter, RESULTS_FILE};
+use crate::results::{read_results, JsonlWriter, ResultRecord, RESULTS_FILE};
 use crate::summary::{RunInfo, Summary};
 
 /// How often a running evaluation rewrites `summary.json`, so that a killed run still
@@ -136,7 +136,7 @@ pub fn run_eval(
     };
 
     let started = Instant::now();
-    let mut writer = ResultsWriter::append_to(&results_path)?;
+    let mut writer = JsonlWriter::append_to(&results_path)?;
     let mut failure = None;
     let mut done = resumed;
     let mut last_summary = Instant::now();
