@@ -638,8 +638,8 @@ impl<'m> Scheduler<'m> {
     /// engine keeps to what its tests show identical to an uncached run, greedy and seeded
     /// sampling (tests/engine_smollm2.rs).
     fn keep_prefix(&mut self, active: &Active) {
-        let Some(first) = active.samples.iter().find(|s| s.index == 0) else { return };
-        if !active.prompt_done() {
+        // A request cancelled during prefill is marked prefilled without its cells.
+        if active.samples.is_empty() || !active.prompt_done() {
             return;
         }
         let prompt = &active.job.prompt;
@@ -647,7 +647,8 @@ impl<'m> Scheduler<'m> {
             for old in evicted.into_iter().chain([seq]) {
                 let _ = self.ctx.kv_cache_seq_rm(old, None, None);
             }
-            let _ = self.ctx.kv_cache_seq_cp(first.seq, seq, Some(0), Some(prompt.len() as u32));
+            let _ =
+                self.ctx.kv_cache_seq_cp(active.seqs[0], seq, Some(0), Some(prompt.len() as u32));
             // The request's reservation, just released, covered these cells.
             self.free_cells = self.free_cells + freed - prompt.len();
         }
