@@ -63,3 +63,24 @@ pub use pairs::grade_pairs_jsonl;
 pub fn equivalent(gold: &str, pred: &str) -> bool {
     Checker::default().equivalent(gold, pred)
 }
+
+/// The exact value of an arithmetic expression (`12*3 + 1/2`, `\frac{3}{4} \cdot 8`,
+/// `15%`), or `None` when it is not a real rational number (symbols, irrationals,
+/// relations, lists, anything unparsed). Thousands separators follow the same rules as
+/// [`equivalent`]. The tutor uses it to recompute a student's arithmetic exactly.
+///
+/// ```
+/// use hypatia_grade::evaluate;
+/// use num_rational::BigRational;
+/// assert_eq!(evaluate("12*3 + 1/2"), Some(BigRational::new(73.into(), 2.into())));
+/// assert_eq!(evaluate("1,200 - 200").map(|v| v.to_string()), Some("1000".to_string()));
+/// assert_eq!(evaluate(r"\sqrt{2}"), None);
+/// assert_eq!(evaluate("x + 1"), None);
+/// ```
+pub fn evaluate(expr: &str) -> Option<num_rational::BigRational> {
+    let cleaned = lex::clean(expr);
+    let tokens = lex::tokenize_with(&cleaned, true)?;
+    let node = parse::parse(&tokens)?;
+    let value = eval::exact(&node)?;
+    num_traits::Zero::is_zero(&value.im).then_some(value.re)
+}
