@@ -32,6 +32,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod batch;
 pub mod diagnose;
 pub mod guard;
 pub mod ladder;
