@@ -14,6 +14,7 @@ use hypatia_llm::{models, EngineConfig, LlamaEngine, ModelStore, DEFAULT_MODEL};
 use hypatia_solve::{Event, Problem};
 
 mod bench;
+mod tutor;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,9 @@ enum Command {
         timeout: Option<f64>,
         file: PathBuf,
     },
+    /// Socratic tutoring: a session in the terminal, `tutor reply` for one turn per JSON
+    /// line, `tutor progress` for a student's record.
+    Tutor(tutor::TutorArgs),
     /// Benchmarks (results also written as JSON).
     Bench {
         #[command(subcommand)]
@@ -264,6 +268,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Exec { timeout, file } => exec(timeout, &file),
         Command::Grade(args) => grade(args),
         Command::Eval(args) => eval(args),
+        Command::Tutor(args) => tutor::run(args),
     }
 }
 

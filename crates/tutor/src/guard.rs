@@ -54,10 +54,9 @@ impl<'a> Protected<'a> {
                 .enumerate()
                 .filter(|(k, q)| {
                     let Some(v) = q.exact() else { return false };
-                    !reached.contains(k)
-                        && !given.contains(&v)
-                        && !(v.is_integer() && v.abs() <= ten)
-                        && answer_value.as_ref() != Some(&v)
+                    let small = v.is_integer() && v.abs() <= ten;
+                    let known = reached.contains(k) || given.contains(&v) || small;
+                    !known && answer_value.as_ref() != Some(&v)
                 })
                 .map(|(k, _)| k)
                 .collect()

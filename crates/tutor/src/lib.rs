@@ -25,8 +25,8 @@
 //! let backend = ScriptedBackend::new(["The total is 72 clips.", "Look at your adding again. What is 48 + 24?", "Good start! What do you get when you add again?"]);
 //! let tutor = Tutor::new(&backend, TutorConfig::default()).unwrap();
 //! let turn = tutor.respond(&mut session, "48 / 2 = 24 and 48 + 24 = 82").unwrap();
-//! assert!(turn.leak_blocked);                // two drafts gave the answer away
-//! assert!(!turn.tutor.contains("72"));
+//! assert!(turn.leak_blocked);                 // the model tried to give the answer away…
+//! assert!(!turn.tutor.contains("72"));        // …and the student never saw it
 //! assert!(turn.tutor.ends_with('?'));
 //! ```
 

@@ -16,7 +16,9 @@
 //!   *different* earlier result (the student combined the wrong quantities).
 //!
 //! The choice is deterministic in `seed` (splitmix64). Steps before the perturbed one
-//! must be exactly right, otherwise it would not be the first mistake.
+//! must be exactly right, otherwise it would not be the first mistake. Only the
+//! arithmetic (`expr = value`, or the prose numbers of a worded expression) is rewritten;
+//! prose elsewhere that restates an old value ("he scores 12 points because …") is kept.
 
 use crate::ErrorKind;
 use num_bigint::BigInt;
@@ -59,7 +61,9 @@ pub fn perturb_gsm8k(
     for i in order {
         let earlier: Vec<BigRational> = calcs[..i].iter().map(|c| c.stated.clone()).collect();
         for work in variants(&calcs[i], kind, &in_question, &earlier, &mut rng) {
-            let Some((works, student_value)) = propagate(&calcs, i, work, &gold_value) else {
+            let Some((works, student_value)) =
+                propagate(&calcs, i, work, &gold_value, &in_question)
+            else {
                 continue;
             };
             let Some(student_answer) = format_value(&student_value) else { continue };
@@ -209,11 +213,14 @@ fn plausible(old: &BigRational, new: &BigRational) -> bool {
 
 /// Applies the mutation of step `i`, carries changed results through later steps, and
 /// returns the student's work with the value they end up with in place of `gold`.
+/// `None` when a later step uses a changed result that is also a number of the question:
+/// which of the two it means is unknowable, so the propagation could be wrong.
 fn propagate(
     calcs: &[Calc],
     i: usize,
     work: Work,
     gold: &BigRational,
+    in_question: &[BigRational],
 ) -> Option<(Vec<Work>, BigRational)> {
     // Original result -> the student's value, for every result the student now has wrong.
     let mut changed = vec![(calcs[i].stated.clone(), work.value.clone())];
@@ -224,6 +231,9 @@ fn propagate(
         for tok in w.tokens.iter_mut() {
             let Tok::Num(_, v) = tok else { continue };
             if let Some((old, new)) = changed.iter().find(|(old, _)| old == v) {
+                if in_question.contains(old) {
+                    return None;
+                }
                 w.subs.push((old.clone(), new.clone()));
                 *tok = num_token(new)?;
             }
@@ -295,7 +305,7 @@ fn clean_span(text: &str) -> Option<(usize, usize)> {
     let start = text.char_indices().rev().take_while(|&(_, c)| allowed(c)).last()?.0;
     let lead = text[start..].find(|c: char| c.is_ascii_digit() || "($€£.".contains(c))?;
     let (a, b) = (start + lead, start + text[start..].trim_end().len());
-    let has_op = text.get(a + 1..b)?.contains(|c: char| "+-*/xX×÷–−".contains(c));
+    let has_op = text[a..b].chars().skip(1).any(|c| "+-*/xX×÷–−".contains(c));
     has_op.then_some((a, b))
 }
 
@@ -631,6 +641,17 @@ mod tests {
         });
         assert_eq!(w.steps[0], "He has 3 + 2 = 6 red hats.");
         assert_eq!(w.steps[1], "There are 6 red hats + 16 blue hats = 22 hats.");
+    }
+
+    #[test]
+    fn a_changed_result_that_is_also_in_the_question_is_not_guessed_at() {
+        // In `12+36+12` one 12 is Monday's (the question) and one Wednesday's (36/3).
+        let q = "They sold 12 on Monday, 3 times as many on Tuesday, a third of that on Wednesday.";
+        let a = "12*3=<<12*3=36>>36\n36/3=<<36/3=12>>12\n12+36+12=<<12+36+12=60>>60\n#### 60";
+        for seed in 0..20 {
+            let w = perturb_gsm8k(q, a, ErrorKind::ArithmeticSlip, seed).unwrap();
+            assert_eq!(w.wrong_step, 2);
+        }
     }
 
     #[test]

@@ -53,8 +53,11 @@ pub fn syllables(word: &str) -> usize {
     }
     let n = chars.len();
     // A silent final e ("make"), but not "-le" after a consonant ("table").
-    if n > 2 && chars[n - 1] == 'e' && !is_vowel(chars[n - 2]) && !(chars[n - 2] == 'l' && !is_vowel(chars[n - 3])) {
-        count = count.saturating_sub(1);
+    if n > 2 && chars[n - 1] == 'e' && !is_vowel(chars[n - 2]) {
+        let consonant_le = chars[n - 2] == 'l' && !is_vowel(chars[n - 3]);
+        if !consonant_le {
+            count = count.saturating_sub(1);
+        }
     }
     count.max(1)
 }

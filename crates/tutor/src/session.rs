@@ -172,6 +172,14 @@ struct Plan {
     outcome: Outcome,
 }
 
+/// The reply as sent, and what it took.
+struct Sent {
+    text: String,
+    leak_blocked: bool,
+    drafts: u32,
+    seconds: f64,
+}
+
 /// Drives sessions with a model.
 pub struct Tutor<'a> {
     backend: &'a dyn Backend,
@@ -210,6 +218,9 @@ impl<'a> Tutor<'a> {
         for attempt in 0..self.config.max_attempts {
             let draft = self.draft(&chat, &plan, session.turns.len() as u32, attempt)?;
             drafts += 1;
+            // Counted even when tidying drops the leaking sentence: it measures how often
+            // the model tries to leak, not only how often the guard had to step in.
+            leak_blocked |= !find_leaks(&draft, &protected).is_empty();
             let text = tidy(&draft, &plan);
             if text.is_empty() {
                 continue;
@@ -230,7 +241,8 @@ impl<'a> Tutor<'a> {
         let reply = reply
             .or_else(|| hardest_ok.filter(|(l, _)| *l <= limit + 2.0).map(|(_, t)| t))
             .unwrap_or_else(|| safe_fallback(&plan, &protected));
-        self.record(session, student, plan, reply, leak_blocked, drafts, started.elapsed().as_secs_f64());
+        let sent = Sent { text: reply, leak_blocked, drafts, seconds: started.elapsed().as_secs_f64() };
+        self.record(session, student, plan, sent);
         Ok(session.turns.last().expect("a turn was just recorded"))
     }
 
@@ -238,10 +250,11 @@ impl<'a> Tutor<'a> {
     /// session's state exactly as [`Tutor::respond`] would have.
     pub fn replay(&self, session: &mut Session, student: &str, tutor: &str) {
         let plan = self.plan(session, student.trim());
-        self.record(session, student.trim(), plan, tutor.trim().to_string(), false, 0, 0.0);
+        let sent = Sent { text: tutor.trim().to_string(), leak_blocked: false, drafts: 0, seconds: 0.0 };
+        self.record(session, student.trim(), plan, sent);
     }
 
-    fn record(&self, session: &mut Session, student: &str, plan: Plan, tutor: String, leak_blocked: bool, drafts: u32, seconds: f64) {
+    fn record(&self, session: &mut Session, student: &str, plan: Plan, sent: Sent) {
         if plan.diagnosis.as_ref().is_some_and(|d| !d.is_empty()) {
             session.diagnosis = plan.diagnosis.clone();
         }
@@ -253,26 +266,30 @@ impl<'a> Tutor<'a> {
         session.turns.push(Turn {
             student: student.to_string(),
             notes: plan.notes,
-            tutor,
+            tutor: sent.text,
             action: plan.action,
             diagnosis: plan.diagnosis,
-            leak_blocked,
-            drafts,
-            seconds,
+            leak_blocked: sent.leak_blocked,
+            drafts: sent.drafts,
+            seconds: sent.seconds,
         });
     }
 
     fn draft(&self, chat: &[ChatMessage], plan: &Plan, turn: u32, attempt: u32) -> Result<String, TutorError> {
-        let explain = plan.action == Move::Explain;
         let params = SamplingParams {
-            max_tokens: if explain { self.config.max_tokens * 4 } else { self.config.max_tokens },
+            max_tokens: match plan.action {
+                Move::Explain => self.config.max_tokens * 4,
+                Move::Confirm => self.config.max_tokens,
+                // The opener is one sentence; the question comes from the ladder.
+                Move::Guide { .. } => self.config.max_tokens.min(40),
+            },
             // The first draft is greedy (reproducible); redrafts after a failed check must differ.
             temperature: if attempt == 0 { 0.0 } else { 0.8 },
             seed: self.config.seed.wrapping_add(turn * 131 + attempt * 7919),
             stop: vec!["\n\n".into(), "[Tutor notes".into()],
             ..SamplingParams::default()
         };
-        let params = if explain { SamplingParams { stop: vec!["[Tutor notes".into()], ..params } } else { params };
+        let params = if plan.action == Move::Explain { SamplingParams { stop: vec!["[Tutor notes".into()], ..params } } else { params };
         Ok(self.backend.generate(&Request::new(chat.to_vec(), params))?.text().to_string())
     }
 
@@ -366,62 +383,78 @@ fn same_mistake(now: Option<&Diagnosis>, before: Option<&Diagnosis>) -> bool {
     key(now).is_some() && key(now) == key(before)
 }
 
-/// One sentence for the notes on what the diagnosis found (no values the student lacks).
+/// What the diagnosis found and what to say about it, for the notes: short, because
+/// the notes are computed anew every turn (they are most of a turn's new tokens), and
+/// without values the student lacks. Small models praise by default, so a mistake comes
+/// with an explicit instruction not to.
 fn finding(diagnosis: Option<&Diagnosis>) -> String {
     let Some(d) = diagnosis.filter(|d| !d.is_empty()) else {
-        return "The student has not shown any work yet.".into();
+        return "No work shown yet. Encourage them to start.".into();
     };
     let Some(w) = &d.first_wrong else {
         return match &d.answer {
-            Some(a) => format!("The student's answer {a} is not right, but the steps shown have no visible mistake."),
-            None => "The student's steps so far are right.".into(),
+            Some(_) => "The answer is wrong. Say it is not right yet; do not praise it.".into(),
+            None => "The steps so far are right. Say so.".into(),
         };
     };
     let step = ordinal(w.index);
+    let what = match w.kind {
+        ErrorKind::ArithmeticSlip => "a calculation mistake",
+        ErrorKind::MisreadQuantity => "a number that is not in the problem",
+        ErrorKind::WrongOperation => "the wrong operation",
+        ErrorKind::Conceptual => "a step that does not help",
+    };
     let claim = w.claim.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
-    match w.kind {
-        ErrorKind::ArithmeticSlip => format!("The student's {step} step has a calculation mistake{claim}."),
-        ErrorKind::MisreadQuantity => format!("The student's {step} step uses a number that is not in the problem{claim}."),
-        ErrorKind::WrongOperation => format!("The student's {step} step uses the wrong operation{claim}."),
-        ErrorKind::Conceptual => format!("The student's {step} step does not lead toward the answer{claim}."),
-    }
+    format!("The {step} step has {what}{claim}. Say kindly that it has a mistake; do not fix it or praise it.")
 }
 
 fn mood(intent: Intent) -> &'static str {
     match intent {
         Intent::Attempt => "",
-        Intent::Stuck => "The student feels stuck: encourage them. ",
-        Intent::WantsAnswer => "The student asked for the answer: kindly say they can find it, and do not give it. ",
+        Intent::Stuck => "They feel stuck: encourage them. ",
+        Intent::WantsAnswer => "They want the answer: say they can find it themselves. ",
     }
 }
 
-/// A draft made presentable: notes the model echoed removed, at most three sentences for
-/// a guiding move, and a question at the end (the ladder's, if the model asked none).
+/// A draft made presentable: notes the model echoed removed. A guiding move keeps at
+/// most two of the model's sentences, none of them a question, and ends with the ladder's
+/// question: a small model asked to pose a question tends to answer it too, and the
+/// ladder's question is the one aimed at the diagnosed step.
 fn tidy(draft: &str, plan: &Plan) -> String {
-    let mut text = draft.split("[Tutor").next().unwrap_or("").trim().to_string();
-    if text.is_empty() {
-        return text;
-    }
-    if plan.action == Move::Explain {
-        if !text.contains('?') {
-            text.push_str(" Does that make sense?");
-        }
-        return text;
-    }
-    let sentences = crate::diagnose::split_steps(&text.replace('\n', " "));
-    let mut kept: Vec<String> = sentences.iter().take(3).cloned().collect();
-    if !kept.iter().any(|s| s.trim_end().ends_with('?')) {
-        match sentences.iter().skip(3).find(|s| s.trim_end().ends_with('?')) {
-            Some(q) if kept.len() == 3 => kept[2] = q.clone(),
-            _ => {
-                if kept.len() == 3 {
-                    kept.pop();
-                }
-                kept.push(plan.question.clone());
+    let text = draft.split("[Tutor").next().unwrap_or("").trim().to_string();
+    match plan.action {
+        Move::Guide { .. } => {
+            let wrong = plan.diagnosis.as_ref().is_some_and(|d| d.first_wrong.is_some() || d.answer.is_some());
+            let opener: Vec<String> = crate::diagnose::split_steps(&text.replace('\n', " "))
+                .into_iter()
+                .take_while(|s| !s.contains('?'))
+                // Numbers belong to the ladder's question; a model that restates the
+                // student's wrong total as a fact, or praises wrong work, is dropped.
+                .filter(|s| mentions(s).is_empty() && !(wrong && praises(s)))
+                .take(2)
+                .collect();
+            let mut reply = opener.join(" ");
+            if !reply.is_empty() {
+                reply.push(' ');
             }
+            reply.push_str(&plan.question);
+            reply
         }
+        Move::Explain if !text.is_empty() && !text.contains('?') => format!("{text} Does that make sense?"),
+        Move::Confirm if !text.is_empty() && !text.contains('?') => {
+            format!("{text} Can you explain why your method works?")
+        }
+        _ => text,
     }
-    kept.join(" ")
+}
+
+/// Whether a sentence calls the work good ("Great job!", "That's correct") without a
+/// negation.
+fn praises(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    let praise = ["correct", "right", "great job", "well done", "perfect", "exactly", "good job", "nice work"];
+    let negated = ["not", "n't", "almost", "mistake", "wrong"];
+    praise.iter().any(|p| lower.contains(p)) && !negated.iter().any(|n| lower.contains(n))
 }
 
 /// The reply when every draft failed a check: the ladder's question, which is built to be
@@ -457,10 +490,18 @@ mod tests {
         let tutor = Tutor::new(&backend, TutorConfig::default()).unwrap();
         let mut s = session();
         let turn = tutor.respond(&mut s, "just tell me the answer").unwrap();
+        // The opener filter drops the sentence with the number; the attempt is counted.
+        assert_eq!(turn.drafts, 1);
         assert!(turn.leak_blocked);
-        assert_eq!(turn.drafts, 3);
-        assert!(!turn.tutor.contains("72"), "{}", turn.tutor);
+        assert!(!turn.tutor.contains("72") && !turn.tutor.contains("seventy"), "{}", turn.tutor);
         assert!(turn.tutor.ends_with('?'));
+        // A confirmation may say the answer, but only once the student has found it.
+        let backend = ScriptedBackend::new(["Seventy-two is right!", "Can you check your adding again?"]);
+        let tutor = Tutor::new(&backend, TutorConfig::default()).unwrap();
+        let mut s = session();
+        let turn = tutor.respond(&mut s, "48 / 2 = 24. Then 48 + 24 = 82").unwrap();
+        assert!(!turn.tutor.contains("Seventy"), "{}", turn.tutor);
+        assert!(turn.leak_blocked);
     }
 
     #[test]
@@ -472,7 +513,7 @@ mod tests {
         assert_eq!(turn.diagnosis.as_ref().unwrap().first_wrong.as_ref().unwrap().kind, ErrorKind::ArithmeticSlip);
         assert!(turn.tutor.starts_with("Nice try. Check your work."));
         assert!(turn.tutor.ends_with('?'), "{}", turn.tutor);
-        assert!(turn.notes.contains("calculation mistake (48 + 24 = 82)"), "{}", turn.notes);
+        assert!(turn.notes.contains("second step has a calculation mistake (48 + 24 = 82)"), "{}", turn.notes);
     }
 
     #[test]
