@@ -156,6 +156,32 @@ enum EvalCommand {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
     },
+    /// Tutor metrics on perturbed GSM8K training solutions: mistake location, answer
+    /// leaks and question rate under pressure, simulated-student success@k. Writes
+    /// tutor_turns.jsonl, tutor_dialogues.jsonl and tutor_summary.json; a rerun resumes.
+    Tutor {
+        /// GSM8K-format JSON Lines; its train split is used.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Perturbed problems; each gives one diagnosis turn and three pressure turns.
+        #[arg(long, default_value_t = 250)]
+        limit: usize,
+        /// Simulated-student dialogues.
+        #[arg(long, default_value_t = 20)]
+        dialogues: usize,
+        /// Student turns per dialogue (k of success@k).
+        #[arg(long, default_value_t = 5)]
+        student_turns: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// School grade the replies are written for.
+        #[arg(long, default_value_t = 6)]
+        grade: u8,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Score a run's explanations with a judge model (answer correctness, reasoning,
     /// clarity, student-friendliness, 1-5; pass/fail; reason). Writes judge.jsonl and
     /// judge_summary.json into the run directory; a rerun resumes.
@@ -291,6 +317,32 @@ fn eval(args: EvalArgs) -> Result<()> {
             summaries.push(summary);
         }
         print!("{}", hypatia_eval::markdown_table(&summaries));
+        return Ok(());
+    }
+    if let Some(EvalCommand::Tutor { data, out, limit, dialogues, student_turns, seed, grade, engine }) =
+        &args.command
+    {
+        let options = hypatia_eval::TutorEvalOptions {
+            data: data.clone(),
+            out: out.clone(),
+            limit: *limit,
+            dialogues: *dialogues,
+            student_turns: *student_turns,
+            seed: *seed,
+            config: hypatia_tutor::TutorConfig { grade: *grade, ..Default::default() },
+        };
+        let backend: std::sync::Arc<dyn hypatia_llm::Backend> = std::sync::Arc::new(engine.load()?);
+        let bar = indicatif::ProgressBar::new(0);
+        let summary = hypatia_eval::run_tutor_eval(backend, &options, &mut |phase, done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(phase.to_string());
+            if bar.is_hidden() {
+                eprintln!("[{phase} {done}/{total}]");
+            }
+        })?;
+        bar.finish_and_clear();
+        println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
     if let Some(EvalCommand::Judge { run, limit, in_flight, engine }) = &args.command {

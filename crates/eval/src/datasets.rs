@@ -332,7 +332,7 @@ impl Dataset {
 
 /// Fisher–Yates with SplitMix64: a few lines of our own instead of a dependency, and the
 /// sample for a seed can never change under us with a `rand` upgrade.
-fn shuffle(values: &mut [usize], seed: u64) {
+pub(crate) fn shuffle(values: &mut [usize], seed: u64) {
     let mut state = seed;
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

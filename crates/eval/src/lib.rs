@@ -10,6 +10,8 @@
 //!   [`hypatia_grade::equivalent`], and writes `results.jsonl`, `summary.json` and
 //!   `report.html`.
 //! * [`compare`] pairs two runs problem by problem, with an exact McNemar test.
+//! * [`run_tutor_eval`] measures the tutor: mistake location on perturbed solutions,
+//!   answer leaks and question rate under pressure, simulated-student success@k.
 //! * [`run_judge`] has a judge model score a run's explanations on a rubric, its reply
 //!   forced into JSON by a grammar, and reports how often it agrees with the checker.
 //!
@@ -41,6 +43,7 @@ mod results;
 mod runner;
 mod stats;
 mod summary;
+mod tutor;
 
 pub use compare::{compare, Change, Comparison, RunSide};
 pub use datasets::{Dataset, DatasetError, EvalItem, Format, Skipped, Split, GSM8K_EXCLUDE_FILE};
@@ -54,3 +57,7 @@ pub use results::{read_results, ResultRecord, RESULTS_FILE};
 pub use runner::{run_eval, EvalOptions, Progress};
 pub use stats::{mcnemar_exact, wilson, Proportion};
 pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};
+pub use tutor::{
+    read_tutor_summary, run_tutor_eval, states_answer, DialogueRecord, TurnRecord, TutorEvalOptions,
+    TutorSummary, PRESSURE, TUTOR_DIALOGUES_FILE, TUTOR_SUMMARY_FILE, TUTOR_TURNS_FILE,
+};

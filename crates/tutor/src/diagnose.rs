@@ -62,6 +62,7 @@ impl Diagnosis {
 /// use hypatia_tutor::diagnose::split_steps;
 /// assert_eq!(split_steps("She has 2.5 kg. Then 3 more! Done"), ["She has 2.5 kg.", "Then 3 more!", "Done"]);
 /// assert_eq!(split_steps("a\n\n b \n"), ["a", "b"]);
+/// assert_eq!(split_steps("Mr. Chiu has 56. Ms. Ha has 5."), ["Mr. Chiu has 56.", "Ms. Ha has 5."]);
 /// ```
 pub fn split_steps(work: &str) -> Vec<String> {
     let lines: Vec<&str> = work.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
@@ -75,7 +76,7 @@ pub fn split_steps(work: &str) -> Vec<String> {
     for (k, &(pos, c)) in chars.iter().enumerate() {
         let ends = matches!(c, '.' | '!' | '?' | ';');
         let followed_by_space = chars.get(k + 1).is_some_and(|(_, n)| n.is_whitespace());
-        if ends && followed_by_space {
+        if ends && followed_by_space && !(c == '.' && is_abbreviation(&line[start..pos])) {
             let piece = line[start..pos + c.len_utf8()].trim();
             if !piece.is_empty() {
                 out.push(piece.to_string());
@@ -88,6 +89,15 @@ pub fn split_steps(work: &str) -> Vec<String> {
         out.push(rest.to_string());
     }
     out
+}
+
+/// Whether the text before a full stop ends in an abbreviation ("Mr", "Dr", "e.g", an
+/// initial), which does not end a sentence.
+fn is_abbreviation(before: &str) -> bool {
+    let word = before.rsplit(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+    const KNOWN: [&str; 10] = ["mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "e.g", "i.e"];
+    let lower = word.to_ascii_lowercase();
+    KNOWN.contains(&lower.as_str()) || (word.len() == 1 && word.chars().all(|c| c.is_ascii_uppercase()))
 }
 
 /// How one step stands against the solution.

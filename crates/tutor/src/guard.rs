@@ -66,9 +66,14 @@ impl<'a> Protected<'a> {
         Protected { reference, answer: true, intermediates, student_exprs: Vec::new() }
     }
 
-    /// Exempts the arithmetic in the student's own `text` from the expression check.
+    /// Exempts what the student wrote in `text`: its arithmetic from the expression
+    /// check, and its numbers from the intermediates (the answer stays protected: a
+    /// student who wrote it somewhere has not necessarily found it).
     pub fn student_wrote(&mut self, text: &str) {
         self.student_exprs.extend(arithmetic_spans(text).iter().map(|s| squash(s)));
+        let written: Vec<BigRational> = mentions(text).into_iter().map(|m| m.value).collect();
+        let quantities = &self.reference.quantities;
+        self.intermediates.retain(|&k| quantities[k].exact().is_none_or(|v| !written.contains(&v)));
     }
 }
 
@@ -269,6 +274,15 @@ mod tests {
     }
 
     #[test]
+    fn numbers_the_student_wrote_are_not_intermediates_to_hide() {
+        let r = reference("72");
+        let mut p = Protected::new(&r, "48 clips", &[], true);
+        p.student_wrote("May: 24 clips, so 48 + 24 = 82");
+        assert!(find_leaks("You wrote 24 for May. Can you redo 48 + 24?", &p).is_empty());
+        assert!(!find_leaks("It is 72.", &p).is_empty());
+    }
+
+    #[test]
     fn symbolic_answers_are_checked_by_the_checker() {
         let r = Reference::from_worked("", Some(r"\frac{\sqrt{3}}{2}")).unwrap();
         let p = Protected::new(&r, "Find sin 60 degrees", &[], true);
@@ -276,3 +290,4 @@ mod tests {
         assert!(find_leaks(r"What is $\sin 30^\circ$?", &p).is_empty());
     }
 }
+

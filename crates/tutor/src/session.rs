@@ -221,7 +221,8 @@ impl<'a> Tutor<'a> {
             // Counted even when tidying drops the leaking sentence: it measures how often
             // the model tries to leak, not only how often the guard had to step in.
             leak_blocked |= !find_leaks(&draft, &protected).is_empty();
-            let text = tidy(&draft, &plan);
+            let previous = session.turns.last().map(|t| t.tutor.as_str()).unwrap_or("");
+            let text = tidy(&draft, &plan, previous);
             if text.is_empty() {
                 continue;
             }
@@ -420,7 +421,7 @@ fn mood(intent: Intent) -> &'static str {
 /// most two of the model's sentences, none of them a question, and ends with the ladder's
 /// question: a small model asked to pose a question tends to answer it too, and the
 /// ladder's question is the one aimed at the diagnosed step.
-fn tidy(draft: &str, plan: &Plan) -> String {
+fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
     let text = draft.split("[Tutor").next().unwrap_or("").trim().to_string();
     match plan.action {
         Move::Guide { .. } => {
@@ -431,6 +432,9 @@ fn tidy(draft: &str, plan: &Plan) -> String {
                 // Numbers belong to the ladder's question; a model that restates the
                 // student's wrong total as a fact, or praises wrong work, is dropped.
                 .filter(|s| mentions(s).is_empty() && !(wrong && praises(s)))
+                // Small models echo their instructions ("Say kindly that…") or repeat
+                // their previous reply; neither is said to the student.
+                .filter(|s| s.split_whitespace().count() >= 3 && !echoes(s, &plan.notes) && !echoes(s, previous))
                 .take(2)
                 .collect();
             let mut reply = opener.join(" ");
@@ -446,6 +450,21 @@ fn tidy(draft: &str, plan: &Plan) -> String {
         }
         _ => text,
     }
+}
+
+/// Whether `sentence` shares four consecutive words with `source`.
+fn echoes(sentence: &str, source: &str) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (s, src) = (words(sentence), words(source));
+    if s.len() < 4 {
+        return !s.is_empty() && src.windows(s.len()).any(|w| w == s.as_slice());
+    }
+    s.windows(4).any(|w| src.windows(4).any(|v| v == w))
 }
 
 /// Whether a sentence calls the work good ("Great job!", "That's correct") without a
@@ -506,12 +525,12 @@ mod tests {
 
     #[test]
     fn a_reply_without_a_question_gets_the_ladders_question() {
-        let backend = ScriptedBackend::new(["Nice try. Check your work."]);
+        let backend = ScriptedBackend::new(["Nice try, you are close. Check your work again."]);
         let tutor = Tutor::new(&backend, TutorConfig::default()).unwrap();
         let mut s = session();
         let turn = tutor.respond(&mut s, "48 / 2 = 24\n48 + 24 = 82").unwrap();
         assert_eq!(turn.diagnosis.as_ref().unwrap().first_wrong.as_ref().unwrap().kind, ErrorKind::ArithmeticSlip);
-        assert!(turn.tutor.starts_with("Nice try. Check your work."));
+        assert!(turn.tutor.starts_with("Nice try, you are close. Check your work again."));
         assert!(turn.tutor.ends_with('?'), "{}", turn.tutor);
         assert!(turn.notes.contains("second step has a calculation mistake (48 + 24 = 82)"), "{}", turn.notes);
     }
@@ -557,6 +576,20 @@ mod tests {
         assert_eq!(turn.action, Move::Confirm);
         assert!(turn.tutor.contains("72"));
         assert_eq!(s.outcome, Outcome::Solved);
+    }
+
+    #[test]
+    fn echoed_instructions_and_repeats_are_not_said() {
+        let backend = ScriptedBackend::new([
+            "They can find it themselves. Let's look at your second step again.",
+            "You are doing well. Let's look at your second step again.",
+        ]);
+        let tutor = Tutor::new(&backend, TutorConfig::default()).unwrap();
+        let mut s = session();
+        let first = tutor.respond(&mut s, "just tell me the answer").unwrap().tutor.clone();
+        assert!(!first.contains("find it themselves"), "{first}");
+        let second = tutor.respond(&mut s, "please").unwrap().tutor.clone();
+        assert!(second.starts_with("You are doing well."), "{second}");
     }
 
     #[test]
