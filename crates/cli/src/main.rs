@@ -14,6 +14,7 @@ use hypatia_llm::{models, EngineConfig, LlamaEngine, ModelStore, DEFAULT_MODEL};
 use hypatia_solve::{Event, Problem};
 
 mod bench;
+mod bench_tutor;
 mod tutor;
 
 #[derive(Parser)]
@@ -69,6 +70,8 @@ enum ModelCommand {
 enum BenchCommand {
     /// Prompt and decode speed, time to first token and peak memory of the engine.
     Engine(bench::EngineBenchArgs),
+    /// Tutor latency from turn 2 on, with and without prefilling while the student types.
+    Tutor(bench_tutor::TutorBenchArgs),
 }
 
 /// Engine settings shared by every verb that runs a model.
@@ -291,6 +294,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Model { command: ModelCommand::List } => model_list(),
         Command::Solve(args) => solve(args),
         Command::Bench { command: BenchCommand::Engine(args) } => bench::engine(args),
+        Command::Bench { command: BenchCommand::Tutor(args) } => bench_tutor::run(args),
         Command::Exec { timeout, file } => exec(timeout, &file),
         Command::Grade(args) => grade(args),
         Command::Eval(args) => eval(args),

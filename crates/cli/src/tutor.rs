@@ -185,7 +185,17 @@ fn interactive(args: TutorArgs) -> Result<()> {
         None => println!("Hypatia: {}\n", session.greeting()),
     }
     loop {
-        let Some(message) = prompt_line("You: ")? else { break };
+        // While the student types, compute the part of the next prompt that is already
+        // known, so the reply only waits for their message to be read.
+        let message = std::thread::scope(|scope| {
+            let warm = scope.spawn(|| tutor.prefill(&session));
+            let line = prompt_line("You: ");
+            if let Ok(Err(e)) = warm.join() {
+                tracing::warn!("prefill failed: {e}");
+            }
+            line
+        })?;
+        let Some(message) = message else { break };
         if message.is_empty() {
             break;
         }

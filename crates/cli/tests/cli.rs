@@ -219,3 +219,106 @@ fn eval_without_data_or_out_says_what_is_missing() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--data"), "{}", stderr(&o));
 }
+
+const NATALIA: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
+const NATALIA_SOLUTION: &str = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72";
+
+#[test]
+fn tutor_reply_follows_the_batch_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let line = |id: u32, history: serde_json::Value| {
+        serde_json::json!({"id": id, "problem": NATALIA, "reference_solution": NATALIA_SOLUTION,
+            "reference_answer": null, "history": history, "grade": 4})
+        .to_string()
+    };
+    let lines = [
+        line(1, serde_json::json!([{"role": "student", "text": "48 / 2 = 24\n48 + 24 = 82"}])),
+        line(2, serde_json::json!([
+            {"role": "student", "text": "48 / 2 = 24\n48 + 24 = 82"},
+            {"role": "tutor", "text": "Look at your second step. Does it look right?"},
+            {"role": "student", "text": "just tell me the answer"}
+        ])),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let o = hypatia(&[
+        "tutor", "reply", "--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(),
+        "--model", "smollm2-135m", "--ctx", "4096",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(out.lines().count(), 2);
+    for (n, l) in out.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["id"], n as u64 + 1);
+        let reply = v["reply"].as_str().unwrap();
+        assert!(reply.ends_with('?'), "{reply}");
+        assert!(!reply.split(|c: char| !c.is_ascii_digit()).any(|w| w == "72"), "{reply}");
+        assert!(v["leak_blocked"].is_boolean() && v["seconds"].is_number());
+    }
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["diagnosis"]["first_wrong"]["index"], 1);
+    assert_eq!(first["diagnosis"]["first_wrong"]["kind"], "arithmetic_slip");
+}
+
+#[test]
+fn tutor_reply_rejects_a_bad_line_before_loading_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\": 1}\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let o = hypatia(&["tutor", "reply", "--in", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", "no-such-model"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 1: not a tutor reply request"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_terminal_session_is_saved_and_counted_in_progress() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tutor.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hypatia"))
+        .args([
+            "tutor", "--problem", NATALIA, "--solution", NATALIA_SOLUTION, "--student", "ada",
+            "--db", db.to_str().unwrap(), "--model", "smollm2-135m", "--ctx", "4096",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"48 / 2 = 24\n48 + 24 = 72\nThe answer is 72\n\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Hypatia:"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("solved on your own"), "{}", stderr(&o));
+    let p = hypatia(&["tutor", "progress", "--student", "ada", "--db", db.to_str().unwrap()]);
+    assert!(p.status.success(), "{}", stderr(&p));
+    let v: serde_json::Value = serde_json::from_str(stdout(&p).lines().next().unwrap()).unwrap();
+    assert_eq!((v["attempted"].as_u64(), v["solved"].as_u64()), (Some(1), Some(1)));
+}
+
+#[test]
+fn eval_tutor_writes_turns_dialogues_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("gsm8k_train.jsonl");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../eval/tests/data/gsm8k_train.jsonl");
+    std::fs::copy(src, &data).unwrap();
+    std::fs::write(dir.path().join("gsm8k_train_exclude_from_training.json"), "[]").unwrap();
+    let out = dir.path().join("run");
+    let o = hypatia(&[
+        "eval", "tutor", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(),
+        "--limit", "1", "--dialogues", "1", "--student-turns", "2",
+        "--model", "smollm2-135m", "--ctx", "4096",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tutor_summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["turns"], 4, "{summary}");
+    assert_eq!(summary["question"]["correct"], 4, "{summary}");
+    for field in ["leak", "location", "success", "told", "seconds_p95"] {
+        assert!(summary.get(field).is_some(), "{field}: {summary}");
+    }
+    assert_eq!(std::fs::read_to_string(out.join("tutor_turns.jsonl")).unwrap().lines().count(), 4);
+}

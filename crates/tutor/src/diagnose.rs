@@ -187,7 +187,13 @@ fn check_step(step: &str, solution: &[BigRational]) -> Status {
             if solution.iter().any(|s| same_number(s, &claim.stated)) {
                 continue;
             }
-            return Status::Wrong(ErrorKind::ArithmeticSlip, Some(claim.clone()));
+            // `3 * 15 = 3 + 15 = 18`: the value is another operation's on the same numbers.
+            let kind = if other_operations(claim).contains(&claim.stated) {
+                ErrorKind::WrongOperation
+            } else {
+                ErrorKind::ArithmeticSlip
+            };
+            return Status::Wrong(kind, Some(claim.clone()));
         }
     }
     let value = last.stated.clone();

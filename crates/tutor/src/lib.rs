@@ -45,7 +45,7 @@ pub mod store;
 
 pub use diagnose::{diagnose, Diagnosis, WrongStep};
 pub use reference::{Quantity, Reference, Source};
-pub use session::{Outcome, Session, Turn, Tutor, TutorConfig};
+pub use session::{Outcome, Session, Turn, TurnStats, Tutor, TutorConfig};
 pub use store::{SqliteStore, Store};
 
 /// What kind of mistake a wrong step is.

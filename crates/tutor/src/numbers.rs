@@ -241,7 +241,9 @@ fn is_expr_char(c: char) -> bool {
     c.is_ascii_digit() || " +-*/().,%$×÷·−xX^".contains(c)
 }
 
-/// Every `expression = number` in `text` whose expression has an operator.
+/// Every `expression = value` in `text` whose expression has an operator. Unit words
+/// between numbers are skipped (`31 inches - 2 * 4 inches = 23 inches`), and in a chain
+/// `a = b = c` each link is a claim whose value may itself be an expression.
 ///
 /// ```
 /// use hypatia_tutor::numbers::claims;
@@ -249,26 +251,77 @@ fn is_expr_char(c: char) -> bool {
 /// assert_eq!(c.len(), 2);
 /// assert!(c[0].is_right());
 /// assert!(!c[1].is_right());
+/// let c = claims("31 inches - 2 * 4 inches = 23 inches, and 3 hours * 15 points/hour = 3 + 15 = 18 points");
+/// assert_eq!(c.len(), 3);
+/// assert!(c[0].is_right() && !c[1].is_right() && c[2].is_right());
 /// ```
 pub fn claims(text: &str) -> Vec<Claim> {
+    let text = drop_units(text);
     let mut out = Vec::new();
     for (eq, _) in text.match_indices('=') {
         let left: String = text[..eq].chars().rev().take_while(|c| is_expr_char(*c)).collect();
         let left: String = left.chars().rev().collect();
-        let expr = normalize_expr(left.trim_start_matches(|c: char| !(c.is_ascii_digit() || c == '(' || c == '$')));
-        let expr = expr.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == ')' || c == '%'));
-        if expr.is_empty() || !expr.chars().skip(1).any(|c| "+-*/^".contains(c)) {
+        let Some(expr) = expression(&left) else { continue };
+        if !has_operator(&expr) {
             continue;
         }
-        let right = &text[eq + 1..];
-        let Some(stated) = mentions(right).into_iter().next().filter(|m| right[..m.start].trim().trim_start_matches('$').is_empty()) else {
-            continue;
+        let right: String = text[eq + 1..].chars().take_while(|c| is_expr_char(*c)).collect();
+        let stated = match expression(&right) {
+            Some(e) if has_operator(&e) => evaluate(&e),
+            _ => mentions(&right)
+                .into_iter()
+                .next()
+                .filter(|m| right[..m.start].trim().trim_start_matches('$').is_empty())
+                .map(|m| m.value),
         };
-        let computed = evaluate(expr);
-        let operands = mentions(expr).into_iter().map(|m| m.value.abs()).collect();
-        out.push(Claim { expr: expr.to_string(), stated: stated.value, computed, operands });
+        let Some(stated) = stated else { continue };
+        let computed = evaluate(&expr);
+        let operands = mentions(&expr).into_iter().map(|m| m.value.abs()).collect();
+        out.push(Claim { expr, stated, computed, operands });
     }
     out
+}
+
+/// The arithmetic in a run of expression characters, trimmed to start at a number or
+/// bracket and end at a number, bracket or percent sign.
+fn expression(run: &str) -> Option<String> {
+    let start = run.trim_start_matches(|c: char| !(c.is_ascii_digit() || c == '(' || c == '$'));
+    let expr = normalize_expr(start);
+    let expr = expr.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == ')' || c == '%')).trim();
+    (!expr.is_empty()).then(|| expr.to_string())
+}
+
+fn has_operator(expr: &str) -> bool {
+    expr.chars().skip(1).any(|c| "+-*/^".contains(c))
+}
+
+/// Removes unit words that stand between a number and an operator: `4 inches (width) +`
+/// becomes `4 +`, `15 points/hour =` becomes `15 =`.
+fn drop_units(text: &str) -> String {
+    let tokens: Vec<&str> = text.split(' ').collect();
+    let is_word = |t: &str| {
+        let t = t.trim_matches(|c| c == '(' || c == ')');
+        !t.is_empty() && t.chars().all(|c| c.is_alphabetic() || c == '/' || c == '\'')
+    };
+    let ends_number = |t: &str| t.ends_with(|c: char| c.is_ascii_digit() || c == '%' || c == ')');
+    let starts_operator = |t: &str| t.starts_with(|c: char| "+-*/×÷=x".contains(c)) && !is_word(t) || t == "x";
+    let mut keep = vec![true; tokens.len()];
+    let mut i = 0;
+    while i < tokens.len() {
+        if ends_number(tokens[i]) {
+            let mut j = i + 1;
+            while j < tokens.len() && is_word(tokens[j]) && tokens[j] != "x" {
+                j += 1;
+            }
+            if j > i + 1 && j < tokens.len() && j - i <= 4 && starts_operator(tokens[j]) {
+                keep[i + 1..j].iter_mut().for_each(|k| *k = false);
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    tokens.iter().zip(keep).filter(|(_, k)| *k).map(|(t, _)| *t).collect::<Vec<_>>().join(" ")
 }
 
 /// Whether two values are the same number: exact, or equal after rounding the one with

@@ -16,9 +16,14 @@
 //!   *different* earlier result (the student combined the wrong quantities).
 //!
 //! The choice is deterministic in `seed` (splitmix64). Steps before the perturbed one
-//! must be exactly right, otherwise it would not be the first mistake. Only the
-//! arithmetic (`expr = value`, or the prose numbers of a worded expression) is rewritten;
-//! prose elsewhere that restates an old value ("he scores 12 points because …") is kept.
+//! must be exactly right, otherwise it would not be the first mistake. Besides the
+//! arithmetic (`expr = value`, or the prose numbers of a worded expression), prose from
+//! the wrong step on that restates a changed result ("Dad took 27 minutes") is rewritten:
+//! every standalone number equal to a result the student has wrong at that point becomes
+//! the student's value, unless the question also has that number (then which one the
+//! prose means is unknowable and it is kept). Operands the student did not change are
+//! never touched. Work in which a step after the wrong one still states the true answer
+//! (a number not in the question) is not offered.
 
 use crate::ErrorKind;
 use num_bigint::BigInt;
@@ -61,7 +66,7 @@ pub fn perturb_gsm8k(
     for i in order {
         let earlier: Vec<BigRational> = calcs[..i].iter().map(|c| c.stated.clone()).collect();
         for work in variants(&calcs[i], kind, &in_question, &earlier, &mut rng) {
-            let Some((works, student_value)) =
+            let Some((works, active, student_value)) =
                 propagate(&calcs, i, work, &gold_value, &in_question)
             else {
                 continue;
@@ -70,9 +75,23 @@ pub fn perturb_gsm8k(
             if hypatia_grade::equivalent(&gold, &student_answer) {
                 continue;
             }
-            let Some(mut steps) = render_steps(&lines, &calcs, &works) else { continue };
+            let wrong_step = calcs[i].step;
+            let restated =
+                Restated { from_step: wrong_step, active: &active, in_question: &in_question };
+            let Some(mut steps) = render_steps(&lines, &calcs, &works, &restated) else {
+                continue;
+            };
+            // The stale true answer must not survive in the student's work.
+            if !in_question.contains(&gold_value)
+                && steps[wrong_step + 1..].iter().any(|s| mentions(s, &gold_value))
+            {
+                if std::env::var("ZZDBG").is_ok() {
+                    eprintln!("STALE\t{}\t{:?}", question.len(), steps);
+                }
+                continue;
+            }
             steps.push(format!("So the answer is {student_answer}."));
-            let (problem, wrong_step) = (question.trim().to_string(), calcs[i].step);
+            let problem = question.trim().to_string();
             return Some(PerturbedWork {
                 problem,
                 gold_answer: gold,
@@ -108,13 +127,52 @@ enum Tok {
     Close,
 }
 
+/// (original value, student's value) pairs.
+type Changes = Vec<(BigRational, BigRational)>;
+
+/// Which changed results the prose of each step restates.
+struct Restated<'a> {
+    /// Prose of earlier steps is left alone.
+    from_step: usize,
+    /// `active[j]`: the changed results in effect before calc `j`; `active[calcs.len()]`:
+    /// at the end.
+    active: &'a [Changes],
+    in_question: &'a [BigRational],
+}
+
+impl Restated<'_> {
+    /// The replacements for the prose of `step`, whose calcs are `calcs[k..]` with their
+    /// `works` (possibly none): the changes in effect before the line plus the line's own
+    /// changed results ("He earns $50 because 400 / 8 = 50" restates the result before
+    /// computing it). Left out: numbers of the question, and values that mean two things
+    /// in this line (changed twice differently, or also a result the line gets right).
+    fn line(&self, step: usize, k: usize, calcs: &[Calc], works: &[Work]) -> Changes {
+        if step < self.from_step {
+            return Vec::new();
+        }
+        let here = calcs.iter().zip(works).take_while(|(c, _)| c.step == step);
+        let mut map = self.active[k].clone();
+        let mut ambiguous: Vec<BigRational> = self.in_question.to_vec();
+        for (calc, work) in here {
+            match map.iter().find(|(old, _)| *old == calc.stated) {
+                Some((_, new)) if *new != work.value => ambiguous.push(calc.stated.clone()),
+                Some(_) => {}
+                None if work.value == calc.stated => ambiguous.push(calc.stated.clone()),
+                None => map.push((calc.stated.clone(), work.value.clone())),
+            }
+        }
+        map.retain(|(old, _)| !ambiguous.contains(old));
+        map
+    }
+}
+
 /// What the student computes in place of one annotation.
 #[derive(Clone)]
 struct Work {
     tokens: Vec<Tok>,
     value: BigRational,
     /// Operand replacements (old value, new value) to mirror in the prose.
-    subs: Vec<(BigRational, BigRational)>,
+    subs: Changes,
     op_changed: bool,
 }
 
@@ -195,12 +253,7 @@ fn variants(
 }
 
 /// The work for a changed expression, if its value differs, is plausible and printable.
-fn recompute(
-    tokens: Vec<Tok>,
-    old: &BigRational,
-    subs: Vec<(BigRational, BigRational)>,
-    op_changed: bool,
-) -> Option<Work> {
+fn recompute(tokens: Vec<Tok>, old: &BigRational, subs: Changes, op_changed: bool) -> Option<Work> {
     let value = hypatia_grade::evaluate(&render_expr(&tokens))?;
     format_value(&value)?;
     (value != *old && plausible(old, &value)).then_some(Work { tokens, value, subs, op_changed })
@@ -212,7 +265,8 @@ fn plausible(old: &BigRational, new: &BigRational) -> bool {
 }
 
 /// Applies the mutation of step `i`, carries changed results through later steps, and
-/// returns the student's work with the value they end up with in place of `gold`.
+/// returns the student's work, the changed results in effect before each calc and at the
+/// end (see [`Restated::active`]), and the value they end up with in place of `gold`.
 /// `None` when a later step uses a changed result that is also a number of the question:
 /// which of the two it means is unknowable, so the propagation could be wrong.
 fn propagate(
@@ -221,12 +275,14 @@ fn propagate(
     work: Work,
     gold: &BigRational,
     in_question: &[BigRational],
-) -> Option<(Vec<Work>, BigRational)> {
+) -> Option<(Vec<Work>, Vec<Changes>, BigRational)> {
     // Original result -> the student's value, for every result the student now has wrong.
     let mut changed = vec![(calcs[i].stated.clone(), work.value.clone())];
     let mut works: Vec<Work> = calcs.iter().map(Work::unchanged).collect();
     works[i] = work;
+    let mut active = vec![Vec::new(); i + 1];
     for (j, calc) in calcs.iter().enumerate().skip(i + 1) {
+        active.push(changed.clone());
         let w = &mut works[j];
         for tok in w.tokens.iter_mut() {
             let Tok::Num(_, v) = tok else { continue };
@@ -248,27 +304,49 @@ fn propagate(
             }
         }
     }
+    active.push(changed.clone());
     let (_, student_value) = changed.into_iter().find(|(old, _)| old == gold)?;
-    Some((works, student_value))
+    Some((works, active, student_value))
 }
 
-fn render_steps(lines: &[String], calcs: &[Calc], works: &[Work]) -> Option<Vec<String>> {
+fn render_steps(
+    lines: &[String],
+    calcs: &[Calc],
+    works: &[Work],
+    restated: &Restated,
+) -> Option<Vec<String>> {
     let mut steps = Vec::with_capacity(lines.len());
+    // Calcs are in line order; `k` is the next one.
+    let mut k = 0;
     for (s, line) in lines.iter().enumerate() {
+        let restate = restated.line(s, k, &calcs[k..], &works[k..]);
         let mut out = String::new();
         let mut cursor = 0;
-        for (calc, work) in calcs.iter().zip(works).filter(|(c, _)| c.step == s) {
-            out.push_str(&render_calc(line.get(cursor..calc.start)?, calc, work)?);
+        while let Some((calc, work)) = calcs.get(k).zip(works.get(k)).filter(|(c, _)| c.step == s) {
+            // An operand the student kept keeps its number, even if it equals a changed result.
+            let keep: Vec<BigRational> = calc
+                .tokens
+                .iter()
+                .filter_map(|t| match t {
+                    Tok::Num(_, v) if !work.subs.iter().any(|(old, _)| old == v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect();
+            let restate: Changes =
+                restate.iter().filter(|(old, _)| !keep.contains(old)).cloned().collect();
+            out.push_str(&render_calc(line.get(cursor..calc.start)?, calc, work, &restate)?);
             cursor = calc.end;
+            k += 1;
         }
-        out.push_str(line.get(cursor..)?);
+        out.push_str(&substitute(line.get(cursor..)?, &[], &restate)?);
         steps.push(out);
     }
     Some(steps)
 }
 
-/// The prose before an annotation plus the student's `expr = value` for it.
-fn render_calc(seg: &str, calc: &Calc, work: &Work) -> Option<String> {
+/// The prose before an annotation plus the student's `expr = value` for it; `restate`
+/// rewrites standalone numbers of the prose (not of the expression or the value).
+fn render_calc(seg: &str, calc: &Calc, work: &Work, restate: &Changes) -> Option<String> {
     let value_changed = work.value != calc.stated;
     let value_text = match &calc.shown {
         // The prose prints another number than the calculator: it cannot be kept consistent.
@@ -281,19 +359,23 @@ fn render_calc(seg: &str, calc: &Calc, work: &Work) -> Option<String> {
     let before_currency = seg.trim_end().trim_end_matches(['$', '€', '£']).trim_end();
     let tail = seg[before_currency.len()..].trim_start();
     let expr_changed = work.op_changed || !work.subs.is_empty();
+    let prose = |text: &str| substitute(text, &[], restate);
     let prefix = match before_currency.strip_suffix('=') {
         None => {
             let sep = if before_currency.is_empty() { "" } else { " " };
-            format!("{before_currency}{sep}{expr} = {tail}")
+            format!("{}{sep}{expr} = {tail}", prose(before_currency)?)
         }
-        Some(_) if !expr_changed => seg.to_string(),
-        Some(shown_expr) => match (clean_span(shown_expr), substitute(shown_expr, &work.subs)) {
-            (Some((a, b)), _) => format!("{}{expr}{}", &shown_expr[..a], &seg[b..]),
-            (None, Some(prose)) if !work.op_changed => {
-                format!("{prose}{}", &seg[shown_expr.len()..])
+        // The kept operands are not in `restate`, so the shown expression stays as it was.
+        Some(_) if !expr_changed => prose(seg)?,
+        Some(shown_expr) => {
+            match (clean_span(shown_expr), substitute(shown_expr, &work.subs, restate)) {
+                (Some((a, b)), _) => format!("{}{expr}{}", prose(&shown_expr[..a])?, &seg[b..]),
+                (None, Some(text)) if !work.op_changed => {
+                    format!("{text}{}", &seg[shown_expr.len()..])
+                }
+                _ => format!("{} {expr} = {tail}", prose(before_currency)?),
             }
-            _ => format!("{before_currency} {expr} = {tail}"),
-        },
+        }
     };
     Some(prefix + &value_text)
 }
@@ -309,21 +391,58 @@ fn clean_span(text: &str) -> Option<(usize, usize)> {
     has_op.then_some((a, b))
 }
 
-/// `text` with every number equal to a replaced operand rewritten; `None` if one is missing.
-fn substitute(text: &str, subs: &[(BigRational, BigRational)]) -> Option<String> {
+/// `text` with every number equal to a replaced operand rewritten, and every standalone
+/// number equal to a `restate` original rewritten (one pass, so a new value is never
+/// rewritten again); `None` if an operand is missing or a value cannot be printed.
+fn substitute(
+    text: &str,
+    subs: &[(BigRational, BigRational)],
+    restate: &Changes,
+) -> Option<String> {
     let mut out = String::new();
     let mut cursor = 0;
     let mut found = vec![false; subs.len()];
     for (a, b, v) in number_spans(text) {
-        if let Some(k) = subs.iter().position(|(old, _)| *old == v) {
-            out.push_str(&text[cursor..a]);
-            out.push_str(&format_value(&subs[k].1)?);
-            cursor = b;
+        let new = if let Some(k) = subs.iter().position(|(old, _)| *old == v) {
             found[k] = true;
-        }
+            &subs[k].1
+        } else if let Some((_, new)) =
+            restate.iter().find(|(old, _)| *old == v).filter(|_| standalone(text, a, b))
+        {
+            new
+        } else {
+            continue;
+        };
+        out.push_str(&text[cursor..a]);
+        out.push_str(&format_value(new)?);
+        cursor = b;
     }
     out.push_str(&text[cursor..]);
     found.iter().all(|&f| f).then_some(out)
+}
+
+/// Whether the number at `a..b` of `text` stands alone: not glued to a letter, digit or
+/// underscore (`B27`, `27th`), nor part of a longer number (`1,27`, `27.5.`).
+fn standalone(text: &str, a: usize, b: usize) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut before = text[..a].chars().rev();
+    let mut after = text[b..].chars();
+    let glued_before = match before.next() {
+        Some(',' | '.') => before.next().is_some_and(|c| c.is_ascii_digit()),
+        Some(c) => word(c),
+        None => false,
+    };
+    let glued_after = match after.next() {
+        Some(',' | '.') => after.next().is_some_and(|c| c.is_ascii_digit()),
+        Some(c) => word(c),
+        None => false,
+    };
+    !glued_before && !glued_after
+}
+
+/// Whether `text` has a standalone number equal to `value`.
+fn mentions(text: &str, value: &BigRational) -> bool {
+    number_spans(text).into_iter().any(|(a, b, v)| v == *value && standalone(text, a, b))
 }
 
 /// The step lines and the gold answer of a GSM8K answer.
@@ -644,6 +763,55 @@ mod tests {
     }
 
     #[test]
+    fn prose_restating_a_changed_result_is_rewritten() {
+        let q = "It took Dad 5 more than twice as long to vacuum upstairs then to vacuum downstairs. He vacuumed for a total of 38 minutes. How many minutes did he vacuum upstairs?";
+        let a = "Let D = time in minutes to vacuum downstairs\nUpstairs = 2D + 5 minutes\n3D + 5 = 38\n3D = 33\nD = <<11=11>>11 minutes\nUpstairs = (2 * 11) + 5 = <<(2*11)+5=27>>27 minutes\nDad took 27 minutes to vacuum upstairs.\n#### 27";
+        let w = find(q, a, ErrorKind::ArithmeticSlip, |w| w.student_answer == "72");
+        assert_eq!(w.wrong_step, 5);
+        assert_eq!(w.steps[5], "Upstairs = (2 * 11) + 5 = 72 minutes");
+        assert_eq!(w.steps[6], "Dad took 72 minutes to vacuum upstairs.");
+        assert_eq!(w.steps[7], "So the answer is 72.");
+        for kind in ALL {
+            for seed in 0..30 {
+                let Some(w) = perturb_gsm8k(q, a, kind, seed) else { continue };
+                assert!(
+                    w.steps.iter().all(|s| !mentions(s, &BigRational::from_integer(27.into()))),
+                    "{w:?}"
+                );
+            }
+        }
+        // Only standalone numbers are restated, and not those the question also has.
+        let restate =
+            vec![(BigRational::from_integer(27.into()), BigRational::from_integer(72.into()))];
+        assert_eq!(
+            substitute("27, 270, B27, 27th, 1,27 and $27.", &[], &restate).unwrap(),
+            "72, 270, B27, 27th, 1,27 and $72."
+        );
+    }
+
+    #[test]
+    fn stale_true_answer_or_question_number_in_prose() {
+        // 5 is a number of the question: prose repeating it is ambiguous and is kept.
+        let q = "Ann has 2 apples and gets 3 more. Bob has 5 pears.";
+        let a = "Ann has 2+3 = <<2+3=5>>5 apples.\nBob has 5 pears and Ann 5 apples.\nTogether <<5+5=10>>10 fruits.\n#### 10";
+        for seed in 0..20 {
+            // The 5 of the last sum could be either, so only that step can be perturbed.
+            let w = perturb_gsm8k(q, a, ErrorKind::ArithmeticSlip, seed).unwrap();
+            assert_eq!(
+                (w.wrong_step, w.steps[1].as_str()),
+                (2, "Bob has 5 pears and Ann 5 apples.")
+            );
+        }
+        // A step that restates the true answer before it is changed can not be kept consistent.
+        let q = "Ann has 2 apples and gets 3 more, then 4 more.";
+        let a = "Ann has 2+3 = <<2+3=5>>5 apples.\nIn the end she has 9 apples.\nShe has 5+4 = <<5+4=9>>9.\n#### 9";
+        for seed in 0..20 {
+            let w = perturb_gsm8k(q, a, ErrorKind::ArithmeticSlip, seed).unwrap();
+            assert_eq!(w.wrong_step, 2, "{w:?}");
+        }
+    }
+
+    #[test]
     fn a_changed_result_that_is_also_in_the_question_is_not_guessed_at() {
         // In `12+36+12` one 12 is Monday's (the question) and one Wednesday's (36/3).
         let q = "They sold 12 on Monday, 3 times as many on Tuesday, a third of that on Wednesday.";
@@ -674,6 +842,42 @@ mod tests {
             let w =
                 perturb_gsm8k("q 4", unchanged_answer, ErrorKind::ArithmeticSlip, seed).unwrap();
             assert_eq!(w.wrong_step, 1);
+        }
+    }
+
+    #[test]
+    fn zz_throwaway_coverage() {
+        let text = std::fs::read_to_string("/work/shared/data/gsm8k_train.jsonl").unwrap();
+        for kind in ALL {
+            let (mut some, mut stale) = (0, 0);
+            for line in text.lines().take(500) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let (q, a) = (v["question"].as_str().unwrap(), v["answer"].as_str().unwrap());
+                let Some(w) = perturb_gsm8k(q, a, kind, 0) else {
+                    if kind == ErrorKind::MisreadQuantity {
+                        eprintln!("NONE\t{}", q.len());
+                    }
+                    continue;
+                };
+                some += 1;
+                if std::env::var("ZZSHOW").is_ok() {
+                    eprintln!("SHOW\t{}", serde_json::json!({"kind": format!("{kind:?}"), "q": q, "a": a, "w": w.wrong_step, "steps": w.steps}));
+                }
+                let g = hypatia_grade::evaluate(&w.gold_answer).unwrap();
+                let inq = number_spans(q).into_iter().any(|n| n.2 == g);
+                let bad = w.steps[w.wrong_step + 1..].iter().any(|s| {
+                    let b = s.as_bytes();
+                    number_spans(s).into_iter().any(|(x, y, v)| {
+                        v == g
+                            && (x == 0 || !b[x - 1].is_ascii_alphanumeric())
+                            && !b.get(y).is_some_and(u8::is_ascii_alphanumeric)
+                    })
+                });
+                if bad && !inq {
+                    stale += 1;
+                }
+            }
+            eprintln!("COVERAGE {kind:?}: {some}/500, stale gold after wrong step: {stale}");
         }
     }
 }

@@ -95,6 +95,19 @@ pub struct Turn {
     /// Model replies drawn this turn (0 when replayed from a history).
     pub drafts: u32,
     pub seconds: f64,
+    #[serde(default)]
+    pub stats: TurnStats,
+}
+
+/// What the model calls of one turn cost, summed over its drafts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnStats {
+    /// Seconds from the first draft's request to its first token.
+    pub first_token: Option<f64>,
+    pub prompt_tokens: u32,
+    /// Prompt tokens found in the engine's prefix cache.
+    pub cached_tokens: u32,
+    pub completion_tokens: u32,
 }
 
 /// Everything the tutor knows about one student working on one problem.
@@ -178,6 +191,7 @@ struct Sent {
     leak_blocked: bool,
     drafts: u32,
     seconds: f64,
+    stats: TurnStats,
 }
 
 /// Drives sessions with a model.
@@ -212,11 +226,12 @@ impl<'a> Tutor<'a> {
         }
         let mut leak_blocked = false;
         let mut drafts = 0;
+        let mut stats = TurnStats::default();
         let mut reply = None;
         let mut hardest_ok: Option<(f64, String)> = None;
         let limit = limit_for(session.grade);
         for attempt in 0..self.config.max_attempts {
-            let draft = self.draft(&chat, &plan, session.turns.len() as u32, attempt)?;
+            let draft = self.draft(&chat, &plan, session.turns.len() as u32, attempt, &mut stats)?;
             drafts += 1;
             // Counted even when tidying drops the leaking sentence: it measures how often
             // the model tries to leak, not only how often the guard had to step in.
@@ -242,16 +257,27 @@ impl<'a> Tutor<'a> {
         let reply = reply
             .or_else(|| hardest_ok.filter(|(l, _)| *l <= limit + 2.0).map(|(_, t)| t))
             .unwrap_or_else(|| safe_fallback(&plan, &protected));
-        let sent = Sent { text: reply, leak_blocked, drafts, seconds: started.elapsed().as_secs_f64() };
+        let sent = Sent { text: reply, leak_blocked, drafts, seconds: started.elapsed().as_secs_f64(), stats };
         self.record(session, student, plan, sent);
         Ok(session.turns.last().expect("a turn was just recorded"))
+    }
+
+    /// Computes the part of the next turn's prompt that is already known — the last reply
+    /// and the chat template around the next message — so that when the student answers,
+    /// only their message and the notes are new. Call it while the student is typing; it
+    /// costs one prompt pass and a single generated token, and leaves the prompt in the
+    /// engine's prefix cache. A backend without a prefix cache just does the work twice.
+    pub fn prefill(&self, session: &Session) -> Result<(), TutorError> {
+        let chat = session.chat("…", "");
+        self.backend.generate(&Request::new(chat, SamplingParams::greedy(1)))?;
+        Ok(())
     }
 
     /// Replays a turn whose reply is already known (a `tutor reply` history), updating the
     /// session's state exactly as [`Tutor::respond`] would have.
     pub fn replay(&self, session: &mut Session, student: &str, tutor: &str) {
         let plan = self.plan(session, student.trim());
-        let sent = Sent { text: tutor.trim().to_string(), leak_blocked: false, drafts: 0, seconds: 0.0 };
+        let sent = Sent { text: tutor.trim().to_string(), leak_blocked: false, drafts: 0, seconds: 0.0, stats: TurnStats::default() };
         self.record(session, student.trim(), plan, sent);
     }
 
@@ -273,10 +299,11 @@ impl<'a> Tutor<'a> {
             leak_blocked: sent.leak_blocked,
             drafts: sent.drafts,
             seconds: sent.seconds,
+            stats: sent.stats,
         });
     }
 
-    fn draft(&self, chat: &[ChatMessage], plan: &Plan, turn: u32, attempt: u32) -> Result<String, TutorError> {
+    fn draft(&self, chat: &[ChatMessage], plan: &Plan, turn: u32, attempt: u32, stats: &mut TurnStats) -> Result<String, TutorError> {
         let params = SamplingParams {
             max_tokens: match plan.action {
                 Move::Explain => self.config.max_tokens * 4,
@@ -287,11 +314,23 @@ impl<'a> Tutor<'a> {
             // The first draft is greedy (reproducible); redrafts after a failed check must differ.
             temperature: if attempt == 0 { 0.0 } else { 0.8 },
             seed: self.config.seed.wrapping_add(turn * 131 + attempt * 7919),
-            stop: vec!["\n\n".into(), "[Tutor notes".into()],
+            stop: vec!["\n\n".into(), "[Notes".into()],
             ..SamplingParams::default()
         };
-        let params = if plan.action == Move::Explain { SamplingParams { stop: vec!["[Tutor notes".into()], ..params } } else { params };
-        Ok(self.backend.generate(&Request::new(chat.to_vec(), params))?.text().to_string())
+        let params = if plan.action == Move::Explain { SamplingParams { stop: vec!["[Notes".into()], ..params } } else { params };
+        let started = Instant::now();
+        let mut first_token = None;
+        let response = self.backend.generate_streaming(&Request::new(chat.to_vec(), params), &mut |_| {
+            first_token.get_or_insert_with(|| started.elapsed().as_secs_f64());
+            std::ops::ControlFlow::Continue(())
+        })?;
+        if stats.first_token.is_none() {
+            stats.first_token = first_token.or(Some(started.elapsed().as_secs_f64()));
+        }
+        stats.prompt_tokens += response.prompt_tokens;
+        stats.cached_tokens += response.cached_tokens;
+        stats.completion_tokens += response.completion_tokens;
+        Ok(response.text().to_string())
     }
 
     fn protected<'s>(&self, session: &'s Session, plan: &Plan) -> Protected<'s> {
@@ -357,31 +396,25 @@ impl<'a> Tutor<'a> {
     }
 }
 
-/// The rung for a guiding move: back to a nudge when the student made progress, one up
-/// when they stay stuck on the same step, unchanged otherwise.
+/// The rung for a guiding move: back to a nudge when the student made progress (reached
+/// a new quantity of the solution, or moved their first mistake later), one up otherwise
+/// — a student who repeats the same work, makes a new mistake on the same step or says
+/// they are stuck gets a more specific hint.
 fn next_level(session: &Session, diagnosis: Option<&Diagnosis>, intent: Intent, reached: &[usize]) -> HintLevel {
     if session.turns.is_empty() {
         return HintLevel::Nudge;
     }
-    let previous = session.hint_level;
-    let progressed = reached.len() > session.reached.len()
-        || match (diagnosis.and_then(|d| d.first_wrong.as_ref()), session.diagnosis.as_ref().and_then(|d| d.first_wrong.as_ref())) {
-            (Some(now), Some(before)) => now.index > before.index,
-            (None, Some(_)) => diagnosis.is_some_and(|d| !d.is_empty()),
-            _ => false,
-        };
+    let first_wrong = |d: Option<&Diagnosis>| d.and_then(|d| d.first_wrong.as_ref()).map(|w| w.index);
+    let moved_on = match (first_wrong(diagnosis), first_wrong(session.diagnosis.as_ref())) {
+        (Some(now), Some(before)) => now > before,
+        _ => false,
+    };
+    let progressed = reached.len() > session.reached.len() || moved_on;
     if progressed && intent == Intent::Attempt {
         HintLevel::Nudge
-    } else if diagnosis.is_some_and(|d| !d.is_empty()) && intent == Intent::Attempt && !same_mistake(diagnosis, session.diagnosis.as_ref()) {
-        previous
     } else {
-        previous.up()
+        session.hint_level.up()
     }
-}
-
-fn same_mistake(now: Option<&Diagnosis>, before: Option<&Diagnosis>) -> bool {
-    let key = |d: Option<&Diagnosis>| d.and_then(|d| d.first_wrong.as_ref()).map(|w| (w.index, w.kind, w.claim.clone()));
-    key(now).is_some() && key(now) == key(before)
 }
 
 /// What the diagnosis found and what to say about it, for the notes: short, because
@@ -422,7 +455,7 @@ fn mood(intent: Intent) -> &'static str {
 /// question: a small model asked to pose a question tends to answer it too, and the
 /// ladder's question is the one aimed at the diagnosed step.
 fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
-    let text = draft.split("[Tutor").next().unwrap_or("").trim().to_string();
+    let text = draft.split("[Notes").next().unwrap_or("").trim().to_string();
     match plan.action {
         Move::Guide { .. } => {
             let wrong = plan.diagnosis.as_ref().is_some_and(|d| d.first_wrong.is_some() || d.answer.is_some());

@@ -212,6 +212,7 @@ mod tests {
             leak_blocked: false,
             drafts: 1,
             seconds: 0.1,
+            stats: Default::default(),
         });
         s
     }
