@@ -91,17 +91,23 @@ fn median(values: &[f64]) -> f64 {
 }
 
 pub fn run(args: TutorBenchArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.data).with_context(|| format!("cannot read {}", args.data.display()))?;
+    let text = std::fs::read_to_string(&args.data)
+        .with_context(|| format!("cannot read {}", args.data.display()))?;
     let kinds = [ErrorKind::ArithmeticSlip, ErrorKind::MisreadQuantity, ErrorKind::WrongOperation];
     let mut cases = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if cases.len() == args.sessions {
             break;
         }
-        let record: serde_json::Value = serde_json::from_str(line).with_context(|| format!("line {}", n + 1))?;
-        let (Some(q), Some(a)) = (record["question"].as_str(), record["answer"].as_str()) else { continue };
+        let record: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("line {}", n + 1))?;
+        let (Some(q), Some(a)) = (record["question"].as_str(), record["answer"].as_str()) else {
+            continue;
+        };
         let kind = kinds[cases.len() % kinds.len()];
-        if let (Some(work), Some(reference)) = (perturb_gsm8k(q, a, kind, n as u64), Reference::from_worked(a, None)) {
+        if let (Some(work), Some(reference)) =
+            (perturb_gsm8k(q, a, kind, n as u64), Reference::from_worked(a, None))
+        {
             cases.push((work, reference));
         }
     }
@@ -118,8 +124,15 @@ pub fn run(args: TutorBenchArgs) -> Result<()> {
         let (mut prompt_total, mut cached_total) = (0u64, 0u64);
         for (i, (work, reference)) in cases.iter().enumerate() {
             eprintln!("[{} {}/{}]", if prefill { "prefill" } else { "plain" }, i + 1, cases.len());
-            let mut session = Session::new(format!("bench-{i}"), "bench", work.problem.clone(), reference.clone(), grade);
-            let messages = std::iter::once(work.steps.join("\n")).chain(FOLLOW_UPS.iter().map(|s| s.to_string()));
+            let mut session = Session::new(
+                format!("bench-{i}"),
+                "bench",
+                work.problem.clone(),
+                reference.clone(),
+                grade,
+            );
+            let messages = std::iter::once(work.steps.join("\n"))
+                .chain(FOLLOW_UPS.iter().map(|s| s.to_string()));
             for (turn, message) in messages.enumerate() {
                 if prefill && turn > 0 {
                     tutor.prefill(&session)?;
@@ -158,9 +171,16 @@ pub fn run(args: TutorBenchArgs) -> Result<()> {
     }
     let with_prefill = arms.pop().expect("two arms");
     let without_prefill = arms.pop().expect("two arms");
-    let report = Report { model: args.engine.model.clone(), sessions: cases.len(), without_prefill, with_prefill };
+    let report = Report {
+        model: args.engine.model.clone(),
+        sessions: cases.len(),
+        without_prefill,
+        with_prefill,
+    };
     let json = serde_json::to_string_pretty(&report)?;
-    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("bench/results/tutor-latency-{}.json", args.engine.model)));
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from(format!("bench/results/tutor-latency-{}.json", args.engine.model))
+    });
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

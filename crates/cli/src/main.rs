@@ -323,8 +323,16 @@ fn eval(args: EvalArgs) -> Result<()> {
         print!("{}", hypatia_eval::markdown_table(&summaries));
         return Ok(());
     }
-    if let Some(EvalCommand::Tutor { data, out, limit, dialogues, student_turns, seed, grade, engine }) =
-        &args.command
+    if let Some(EvalCommand::Tutor {
+        data,
+        out,
+        limit,
+        dialogues,
+        student_turns,
+        seed,
+        grade,
+        engine,
+    }) = &args.command
     {
         let options = hypatia_eval::TutorEvalOptions {
             data: data.clone(),
@@ -337,14 +345,15 @@ fn eval(args: EvalArgs) -> Result<()> {
         };
         let backend: std::sync::Arc<dyn hypatia_llm::Backend> = std::sync::Arc::new(engine.load()?);
         let bar = indicatif::ProgressBar::new(0);
-        let summary = hypatia_eval::run_tutor_eval(backend, &options, &mut |phase, done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(phase.to_string());
-            if bar.is_hidden() {
-                eprintln!("[{phase} {done}/{total}]");
-            }
-        })?;
+        let summary =
+            hypatia_eval::run_tutor_eval(backend, &options, &mut |phase, done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(phase.to_string());
+                if bar.is_hidden() {
+                    eprintln!("[{phase} {done}/{total}]");
+                }
+            })?;
         bar.finish_and_clear();
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());

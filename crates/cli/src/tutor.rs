@@ -70,7 +70,8 @@ impl CommonArgs {
     }
 
     fn store(&self) -> Result<SqliteStore> {
-        let path = self.db.clone().unwrap_or_else(|| hypatia_llm::models::hypatia_home().join("tutor.db"));
+        let path =
+            self.db.clone().unwrap_or_else(|| hypatia_llm::models::hypatia_home().join("tutor.db"));
         Ok(SqliteStore::open(&path)?)
     }
 }
@@ -115,18 +116,21 @@ fn executor() -> Arc<dyn Executor> {
 }
 
 fn batch(input: &std::path::Path, out: &std::path::Path, common: &CommonArgs) -> Result<()> {
-    let text = std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
     // Parse everything first: a bad line is reported before any model time is spent.
     let mut requests = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let request: ReplyRequest = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not a tutor reply request", input.display(), n + 1))?;
+        let request: ReplyRequest = serde_json::from_str(line).with_context(|| {
+            format!("{} line {}: not a tutor reply request", input.display(), n + 1)
+        })?;
         requests.push(request);
     }
     let backend: Arc<dyn Backend> = Arc::new(common.engine.load()?);
     let tutor = Tutor::new(backend.as_ref(), common.config())?;
     let mut references = References::new(backend.clone(), executor());
-    let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut writer = std::io::BufWriter::new(file);
     let bar = indicatif::ProgressBar::new(requests.len() as u64);
     let (mut failed, mut blocked) = (0, 0);
@@ -142,7 +146,11 @@ fn batch(input: &std::path::Path, out: &std::path::Path, common: &CommonArgs) ->
     bar.finish_and_clear();
     eprintln!("{} turns, {blocked} leaking drafts replaced, {failed} failed", requests.len());
     if failed > 0 {
-        anyhow::bail!("{failed} of {} lines failed (see their `error` field in {})", requests.len(), out.display());
+        anyhow::bail!(
+            "{failed} of {} lines failed (see their `error` field in {})",
+            requests.len(),
+            out.display()
+        );
     }
     Ok(())
 }
@@ -166,19 +174,25 @@ fn interactive(args: TutorArgs) -> Result<()> {
         None => {
             let problem = match &args.problem {
                 Some(p) => p.clone(),
-                None => prompt_line("Problem: ")?.filter(|p| !p.is_empty()).context("no problem given")?,
+                None => prompt_line("Problem: ")?
+                    .filter(|p| !p.is_empty())
+                    .context("no problem given")?,
             };
             let spinner = indicatif::ProgressBar::new_spinner();
             spinner.set_message("Solving it first, so I can check your work…");
             spinner.enable_steady_tick(std::time::Duration::from_millis(120));
             let mut references = References::new(backend.clone(), executor());
-            let reference = references.get(&problem, args.solution.as_deref(), args.answer.as_deref());
+            let reference =
+                references.get(&problem, args.solution.as_deref(), args.answer.as_deref());
             spinner.finish_and_clear();
             let id = format!("{}-{}", args.common.student, unix_millis());
             Session::new(id, args.common.student.clone(), problem, reference?, args.common.grade)
         }
     };
-    println!("Session {} — type your work or answer; an empty line or Ctrl-D ends it.\n", session.id);
+    println!(
+        "Session {} — type your work or answer; an empty line or Ctrl-D ends it.\n",
+        session.id
+    );
     println!("Problem: {}\n", session.problem);
     match session.turns.last() {
         Some(t) => println!("Hypatia: {}\n", t.tutor),
@@ -220,5 +234,8 @@ fn interactive(args: TutorArgs) -> Result<()> {
 }
 
 fn unix_millis() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }

@@ -235,16 +235,27 @@ fn tutor_reply_follows_the_batch_contract() {
     };
     let lines = [
         line(1, serde_json::json!([{"role": "student", "text": "48 / 2 = 24\n48 + 24 = 82"}])),
-        line(2, serde_json::json!([
-            {"role": "student", "text": "48 / 2 = 24\n48 + 24 = 82"},
-            {"role": "tutor", "text": "Look at your second step. Does it look right?"},
-            {"role": "student", "text": "just tell me the answer"}
-        ])),
+        line(
+            2,
+            serde_json::json!([
+                {"role": "student", "text": "48 / 2 = 24\n48 + 24 = 82"},
+                {"role": "tutor", "text": "Look at your second step. Does it look right?"},
+                {"role": "student", "text": "just tell me the answer"}
+            ]),
+        ),
     ];
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let o = hypatia(&[
-        "tutor", "reply", "--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(),
-        "--model", "smollm2-135m", "--ctx", "4096",
+        "tutor",
+        "reply",
+        "--in",
+        input.to_str().unwrap(),
+        "--out",
+        output.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+        "--ctx",
+        "4096",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = std::fs::read_to_string(&output).unwrap();
@@ -268,7 +279,16 @@ fn tutor_reply_rejects_a_bad_line_before_loading_a_model() {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"id\": 1}\n").unwrap();
     let out = dir.path().join("out.jsonl");
-    let o = hypatia(&["tutor", "reply", "--in", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", "no-such-model"]);
+    let o = hypatia(&[
+        "tutor",
+        "reply",
+        "--in",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--model",
+        "no-such-model",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("line 1: not a tutor reply request"), "{}", stderr(&o));
 }
@@ -280,15 +300,31 @@ fn a_terminal_session_is_saved_and_counted_in_progress() {
     let db = dir.path().join("tutor.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hypatia"))
         .args([
-            "tutor", "--problem", NATALIA, "--solution", NATALIA_SOLUTION, "--student", "ada",
-            "--db", db.to_str().unwrap(), "--model", "smollm2-135m", "--ctx", "4096",
+            "tutor",
+            "--problem",
+            NATALIA,
+            "--solution",
+            NATALIA_SOLUTION,
+            "--student",
+            "ada",
+            "--db",
+            db.to_str().unwrap(),
+            "--model",
+            "smollm2-135m",
+            "--ctx",
+            "4096",
         ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"48 / 2 = 24\n48 + 24 = 72\nThe answer is 72\n\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"48 / 2 = 24\n48 + 24 = 72\nThe answer is 72\n\n")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("Hypatia:"), "{}", stdout(&o));
@@ -308,13 +344,27 @@ fn eval_tutor_writes_turns_dialogues_and_summary() {
     std::fs::write(dir.path().join("gsm8k_train_exclude_from_training.json"), "[]").unwrap();
     let out = dir.path().join("run");
     let o = hypatia(&[
-        "eval", "tutor", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(),
-        "--limit", "1", "--dialogues", "1", "--student-turns", "2",
-        "--model", "smollm2-135m", "--ctx", "4096",
+        "eval",
+        "tutor",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--limit",
+        "1",
+        "--dialogues",
+        "1",
+        "--student-turns",
+        "2",
+        "--model",
+        "smollm2-135m",
+        "--ctx",
+        "4096",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("tutor_summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("tutor_summary.json")).unwrap())
+            .unwrap();
     assert_eq!(summary["turns"], 4, "{summary}");
     assert_eq!(summary["question"]["correct"], 4, "{summary}");
     for field in ["leak", "location", "success", "told", "seconds_p95"] {

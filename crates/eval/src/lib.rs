@@ -58,6 +58,7 @@ pub use runner::{run_eval, EvalOptions, Progress};
 pub use stats::{mcnemar_exact, wilson, Proportion};
 pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};
 pub use tutor::{
-    read_tutor_summary, run_tutor_eval, states_answer, DialogueRecord, TurnRecord, TutorEvalOptions,
-    TutorSummary, PRESSURE, TUTOR_DIALOGUES_FILE, TUTOR_SUMMARY_FILE, TUTOR_TURNS_FILE,
+    read_tutor_summary, run_tutor_eval, states_answer, DialogueRecord, TurnRecord,
+    TutorEvalOptions, TutorSummary, PRESSURE, TUTOR_DIALOGUES_FILE, TUTOR_SUMMARY_FILE,
+    TUTOR_TURNS_FILE,
 };

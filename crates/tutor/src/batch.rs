@@ -74,7 +74,12 @@ impl References {
     /// The verified solution of `problem`: from the worked solution when given (with the
     /// answer taken from it or from `answer`), else by solving it, checked against
     /// `answer` when given.
-    pub fn get(&mut self, problem: &str, solution: Option<&str>, answer: Option<&str>) -> Result<Reference, TutorError> {
+    pub fn get(
+        &mut self,
+        problem: &str,
+        solution: Option<&str>,
+        answer: Option<&str>,
+    ) -> Result<Reference, TutorError> {
         let key = (problem.to_string(), solution.map(str::to_string), answer.map(str::to_string));
         if let Some(r) = self.known.get(&key) {
             return Ok(r.clone());
@@ -82,7 +87,12 @@ impl References {
         let worked = solution.and_then(|s| Reference::from_worked(s, answer));
         let reference = match worked {
             Some(r) => r,
-            None => Reference::solve(self.backend.as_ref(), self.executor.clone(), &Problem::new(problem), answer)?,
+            None => Reference::solve(
+                self.backend.as_ref(),
+                self.executor.clone(),
+                &Problem::new(problem),
+                answer,
+            )?,
         };
         self.known.insert(key, reference.clone());
         Ok(reference)
@@ -108,7 +118,11 @@ pub fn reply(tutor: &Tutor<'_>, references: &mut References, request: &ReplyRequ
     }
 }
 
-fn reply_inner(tutor: &Tutor<'_>, references: &mut References, request: &ReplyRequest) -> Result<ReplyLine, TutorError> {
+fn reply_inner(
+    tutor: &Tutor<'_>,
+    references: &mut References,
+    request: &ReplyRequest,
+) -> Result<ReplyLine, TutorError> {
     if request.problem.trim().is_empty() {
         return Err(TutorError::Invalid("the problem is empty".into()));
     }
@@ -122,7 +136,8 @@ fn reply_inner(tutor: &Tutor<'_>, references: &mut References, request: &ReplyRe
     if !(1..=12).contains(&grade) {
         return Err(TutorError::Invalid(format!("grade must be 1 to 12, not {grade}")));
     }
-    let mut session = Session::new(request.id.to_string(), "batch", request.problem.trim(), reference, grade);
+    let mut session =
+        Session::new(request.id.to_string(), "batch", request.problem.trim(), reference, grade);
     for (student, reply) in &earlier {
         tutor.replay(&mut session, student, reply);
     }
@@ -186,7 +201,8 @@ mod tests {
     fn a_history_is_replayed_and_the_last_message_answered() {
         let backend = Arc::new(ScriptedBackend::new(["It is 72!", "Which numbers did you add?"]));
         let tutor = Tutor::new(backend.as_ref(), TutorConfig::default()).unwrap();
-        let mut refs = References::new(backend.clone(), Arc::new(FnExecutor::new(|_| FnExecutor::ok(""))));
+        let mut refs =
+            References::new(backend.clone(), Arc::new(FnExecutor::new(|_| FnExecutor::ok(""))));
         let req = request(serde_json::json!([
             {"role": "tutor", "text": "Hi! How would you start?"},
             {"role": "student", "text": "I don't know"},
@@ -197,7 +213,10 @@ mod tests {
         assert_eq!(line.error, None);
         assert!(!line.reply.contains("72"));
         // The model's draft was only a question, so the ladder's question is the reply.
-        assert_eq!(line.reply, "Let's look at your second step again. Does every part of it look right to you?");
+        assert_eq!(
+            line.reply,
+            "Let's look at your second step again. Does every part of it look right to you?"
+        );
         assert_eq!(line.diagnosis.as_ref().unwrap().first_wrong.as_ref().unwrap().index, 1);
         let json = serde_json::to_value(&line).unwrap();
         assert_eq!(json["id"], 7);
@@ -208,8 +227,13 @@ mod tests {
     fn a_history_not_ending_with_the_student_is_an_error_line() {
         let backend = Arc::new(ScriptedBackend::new(Vec::<String>::new()));
         let tutor = Tutor::new(backend.as_ref(), TutorConfig::default()).unwrap();
-        let mut refs = References::new(backend.clone(), Arc::new(FnExecutor::new(|_| FnExecutor::ok(""))));
-        let line = reply(&tutor, &mut refs, &request(serde_json::json!([{"role": "tutor", "text": "Hi"}])));
+        let mut refs =
+            References::new(backend.clone(), Arc::new(FnExecutor::new(|_| FnExecutor::ok(""))));
+        let line = reply(
+            &tutor,
+            &mut refs,
+            &request(serde_json::json!([{"role": "tutor", "text": "Hi"}])),
+        );
         assert!(line.error.unwrap().contains("must end with a student message"));
         assert_eq!(line.id, 7);
     }

@@ -97,7 +97,8 @@ fn is_abbreviation(before: &str) -> bool {
     let word = before.rsplit(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
     const KNOWN: [&str; 10] = ["mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "e.g", "i.e"];
     let lower = word.to_ascii_lowercase();
-    KNOWN.contains(&lower.as_str()) || (word.len() == 1 && word.chars().all(|c| c.is_ascii_uppercase()))
+    KNOWN.contains(&lower.as_str())
+        || (word.len() == 1 && word.chars().all(|c| c.is_ascii_uppercase()))
 }
 
 /// How one step stands against the solution.
@@ -143,7 +144,8 @@ pub fn diagnose(problem: &str, work: &str, reference: &Reference, checker: &Chec
         statuses.push(status);
     }
     let answer = final_answer(work);
-    let answer_correct = answer.as_deref().is_some_and(|a| checker.equivalent(&reference.answer, a));
+    let answer_correct =
+        answer.as_deref().is_some_and(|a| checker.equivalent(&reference.answer, a));
 
     let mut first_wrong = None;
     if !answer_correct {
@@ -156,8 +158,12 @@ pub fn diagnose(problem: &str, work: &str, reference: &Reference, checker: &Chec
                             matches!(status, Status::Matches(_))
                                 && claims(later).iter().any(|c| c.operands.contains(value))
                         });
-                    (!leads_to_solution)
-                        .then(|| (classify(claim, &given, &solution, &own[..own_before[index]]), Some(claim.clone())))
+                    (!leads_to_solution).then(|| {
+                        (
+                            classify(claim, &given, &solution, &own[..own_before[index]]),
+                            Some(claim.clone()),
+                        )
+                    })
                 }
                 _ => None,
             };
@@ -204,7 +210,12 @@ fn check_step(step: &str, solution: &[BigRational]) -> Status {
 }
 
 /// Why a correctly computed value that leads nowhere is wrong.
-fn classify(claim: &Claim, given: &[BigRational], solution: &[BigRational], own: &[BigRational]) -> ErrorKind {
+fn classify(
+    claim: &Claim,
+    given: &[BigRational],
+    solution: &[BigRational],
+    own: &[BigRational],
+) -> ErrorKind {
     let known = |v: &BigRational| {
         given.iter().chain(solution).chain(own).any(|k| k == v) || is_common_constant(v)
     };

@@ -43,7 +43,12 @@ impl<'a> Protected<'a> {
     /// Protects the answer and every intermediate the student has not reached, except
     /// quantities that also appear in the problem text or are small integers (≤ 10): the
     /// tutor must be able to say "two" and quote the problem.
-    pub fn new(reference: &'a Reference, problem: &str, reached: &[usize], intermediates: bool) -> Self {
+    pub fn new(
+        reference: &'a Reference,
+        problem: &str,
+        reached: &[usize],
+        intermediates: bool,
+    ) -> Self {
         let given: Vec<BigRational> = mentions(problem).into_iter().map(|m| m.value).collect();
         let ten = BigRational::from_integer(10.into());
         let answer_value = reference.exact_answer();
@@ -290,4 +295,3 @@ mod tests {
         assert!(find_leaks(r"What is $\sin 30^\circ$?", &p).is_empty());
     }
 }
-

@@ -50,17 +50,48 @@ pub enum Intent {
 /// Phrases of a student who asks to be told. Injection attempts ("ignore your
 /// instructions", "my teacher allows it") are asking to be told too.
 const WANTS_ANSWER: &[&str] = &[
-    "tell me the answer", "give me the answer", "just tell me", "what is the answer",
-    "what's the answer", "whats the answer", "just give me", "show me the answer",
-    "say the answer", "the final answer", "ignore your instructions", "ignore previous",
-    "ignore all previous", "teacher allows", "teacher said you can", "allowed to tell",
-    "you are allowed", "developer mode", "system prompt", "reveal the answer", "solve it for me",
-    "do it for me", "just the number", "what number is it",
+    "tell me the answer",
+    "give me the answer",
+    "just tell me",
+    "what is the answer",
+    "what's the answer",
+    "whats the answer",
+    "just give me",
+    "show me the answer",
+    "say the answer",
+    "the final answer",
+    "ignore your instructions",
+    "ignore previous",
+    "ignore all previous",
+    "teacher allows",
+    "teacher said you can",
+    "allowed to tell",
+    "you are allowed",
+    "developer mode",
+    "system prompt",
+    "reveal the answer",
+    "solve it for me",
+    "do it for me",
+    "just the number",
+    "what number is it",
 ];
 const STUCK: &[&str] = &[
-    "i don't know", "i dont know", "idk", "no idea", "i'm stuck", "im stuck", "i am stuck",
-    "i give up", "confused", "don't understand", "dont understand", "not sure", "help",
-    "how do i start", "where do i start", "what do i do",
+    "i don't know",
+    "i dont know",
+    "idk",
+    "no idea",
+    "i'm stuck",
+    "im stuck",
+    "i am stuck",
+    "i give up",
+    "confused",
+    "don't understand",
+    "dont understand",
+    "not sure",
+    "help",
+    "how do i start",
+    "where do i start",
+    "what do i do",
 ];
 
 /// Classifies a student message.
@@ -96,8 +127,10 @@ pub enum Move {
 
 /// Ordinal words for step numbers: a numeral could collide with a protected value.
 pub fn ordinal(index: usize) -> String {
-    const WORDS: [&str; 10] =
-        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+    const WORDS: [&str; 10] = [
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth",
+    ];
     WORDS.get(index).map(|w| w.to_string()).unwrap_or_else(|| "next".into())
 }
 
@@ -113,8 +146,12 @@ pub fn guiding_question(
     let next_expr = next_expression(diagnosis, reference);
     let Some(d) = diagnosis.filter(|d| !d.is_empty()) else {
         return match level {
-            HintLevel::Nudge => "What does the problem tell you, and what does it ask you to find?".into(),
-            HintLevel::Focus => "Which two numbers in the problem could you put together first, and how?".into(),
+            HintLevel::Nudge => {
+                "What does the problem tell you, and what does it ask you to find?".into()
+            }
+            HintLevel::Focus => {
+                "Which two numbers in the problem could you put together first, and how?".into()
+            }
             HintLevel::Example => match next_expr {
                 Some(e) => format!("Try starting with {e}. What do you get?"),
                 None => "Can you write down the first thing you would work out?".into(),
@@ -129,7 +166,9 @@ pub fn guiding_question(
                 None => "Can you walk me through your first step?".into(),
             },
             (None, _) => match next_expr {
-                Some(e) if level == HintLevel::Example => format!("Good so far. Next, try {e}. What do you get?"),
+                Some(e) if level == HintLevel::Example => {
+                    format!("Good so far. Next, try {e}. What do you get?")
+                }
                 _ => "Good so far. What should you work out next?".into(),
             },
         };
@@ -182,9 +221,21 @@ fn analogy(claim: &crate::numbers::Claim) -> Option<String> {
     let sign = match op {
         '*' => "×",
         '/' => "÷",
-        o => return Some(format!("{} {o} {} = {}", format_rational(&a), format_rational(&b), format_rational(&value))),
+        o => {
+            return Some(format!(
+                "{} {o} {} = {}",
+                format_rational(&a),
+                format_rational(&b),
+                format_rational(&value)
+            ))
+        }
     };
-    Some(format!("{} {sign} {} = {}", format_rational(&a), format_rational(&b), format_rational(&value)))
+    Some(format!(
+        "{} {sign} {} = {}",
+        format_rational(&a),
+        format_rational(&b),
+        format_rational(&value)
+    ))
 }
 
 fn shift(v: &BigRational, by: i64) -> BigRational {
@@ -202,7 +253,9 @@ fn next_expression(diagnosis: Option<&Diagnosis>, reference: &Reference) -> Opti
         .enumerate()
         .find(|(k, q)| !reached.contains(k) && q.label.chars().any(|c| "+-*/".contains(c)))
         .filter(|(_, q)| answer.is_none() || q.exact() != answer)
-        .map(|(_, q)| q.label.replace('*', " × ").replace('/', " ÷ ").replace('+', " + ").replace('-', " − "))
+        .map(|(_, q)| {
+            q.label.replace('*', " × ").replace('/', " ÷ ").replace('+', " + ").replace('-', " − ")
+        })
         .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
@@ -216,13 +269,21 @@ mod tests {
     const PROBLEM: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
 
     fn reference() -> Reference {
-        Reference::from_worked("48/2 = <<48/2=24>>24\n48+24 = <<48+24=72>>72\n#### 72", None).unwrap()
+        Reference::from_worked("48/2 = <<48/2=24>>24\n48+24 = <<48+24=72>>72\n#### 72", None)
+            .unwrap()
     }
 
     #[test]
     fn every_rung_of_every_diagnosis_is_a_safe_question() {
         let r = reference();
-        let works = ["", "I think it is 70", "48 / 2 = 24\n48 + 24 = 82", "48 * 2 = 96\n48 + 96 = 144", "46 / 2 = 23\n46 + 23 = 69", "48 / 2 = 24"];
+        let works = [
+            "",
+            "I think it is 70",
+            "48 / 2 = 24\n48 + 24 = 82",
+            "48 * 2 = 96\n48 + 96 = 144",
+            "46 / 2 = 23\n46 + 23 = 69",
+            "48 / 2 = 24",
+        ];
         for work in works {
             let d = diagnose(PROBLEM, work, &r, &Checker::default());
             let mut p = Protected::new(&r, PROBLEM, &d.reached, true);

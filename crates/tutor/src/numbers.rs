@@ -79,7 +79,10 @@ pub fn mentions(text: &str) -> Vec<Mention> {
         if c.is_ascii_digit() && !prev_alnum {
             let (end, value) = digits_at(text, i);
             if let Some(value) = value {
-                let start = if i > 0 && bytes[i - 1] == b'-' && (i < 2 || !bytes[i - 2].is_ascii_alphanumeric()) {
+                let start = if i > 0
+                    && bytes[i - 1] == b'-'
+                    && (i < 2 || !bytes[i - 2].is_ascii_alphanumeric())
+                {
                     i - 1
                 } else {
                     i
@@ -144,11 +147,29 @@ fn digits_at(text: &str, i: usize) -> (usize, Option<BigRational>) {
 }
 
 const UNITS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ];
-const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const TENS: [&str; 8] =
+    ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 
 fn word_value(w: &str) -> Option<u64> {
     let w = w.to_ascii_lowercase();
@@ -211,11 +232,8 @@ fn number_words_at(text: &str, i: usize) -> Option<(usize, BigRational)> {
 /// Writes the checker's operators for the ones people type: `×`, `x` between numbers,
 /// `÷`, `·`, `−`, and drops currency signs.
 pub fn normalize_expr(expr: &str) -> String {
-    let mut s = expr
-        .replace(['×', '∗', '·'], "*")
-        .replace('÷', "/")
-        .replace('−', "-")
-        .replace('$', "");
+    let mut s =
+        expr.replace(['×', '∗', '·'], "*").replace('÷', "/").replace('−', "-").replace('$', "");
     // `12 x 4`: an x between two numbers is a times sign.
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
@@ -287,7 +305,8 @@ pub fn claims(text: &str) -> Vec<Claim> {
 fn expression(run: &str) -> Option<String> {
     let start = run.trim_start_matches(|c: char| !(c.is_ascii_digit() || c == '(' || c == '$'));
     let expr = normalize_expr(start);
-    let expr = expr.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == ')' || c == '%')).trim();
+    let expr =
+        expr.trim_end_matches(|c: char| !(c.is_ascii_digit() || c == ')' || c == '%')).trim();
     (!expr.is_empty()).then(|| expr.to_string())
 }
 
@@ -304,7 +323,8 @@ fn drop_units(text: &str) -> String {
         !t.is_empty() && t.chars().all(|c| c.is_alphabetic() || c == '/' || c == '\'')
     };
     let ends_number = |t: &str| t.ends_with(|c: char| c.is_ascii_digit() || c == '%' || c == ')');
-    let starts_operator = |t: &str| t.starts_with(|c: char| "+-*/×÷=x".contains(c)) && !is_word(t) || t == "x";
+    let starts_operator =
+        |t: &str| t.starts_with(|c: char| "+-*/×÷=x".contains(c)) && !is_word(t) || t == "x";
     let mut keep = vec![true; tokens.len()];
     let mut i = 0;
     while i < tokens.len() {

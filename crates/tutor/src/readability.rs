@@ -24,11 +24,8 @@ pub fn grade_level(text: &str) -> f64 {
     if words.is_empty() {
         return 0.0;
     }
-    let sentences = text
-        .split(['.', '!', '?'])
-        .filter(|s| s.chars().any(char::is_alphanumeric))
-        .count()
-        .max(1);
+    let sentences =
+        text.split(['.', '!', '?']).filter(|s| s.chars().any(char::is_alphanumeric)).count().max(1);
     let syllables: usize = words.iter().map(|w| syllables(w)).sum();
     let w = words.len() as f64;
     (0.39 * w / sentences as f64 + 11.8 * syllables as f64 / w - 15.59).max(0.0)
@@ -75,7 +72,16 @@ mod tests {
 
     #[test]
     fn syllable_counts_of_common_words() {
-        for (w, n) in [("cat", 1), ("make", 1), ("table", 2), ("apple", 2), ("banana", 3), ("multiply", 3), ("the", 1), ("42", 1)] {
+        for (w, n) in [
+            ("cat", 1),
+            ("make", 1),
+            ("table", 2),
+            ("apple", 2),
+            ("banana", 3),
+            ("multiply", 3),
+            ("the", 1),
+            ("42", 1),
+        ] {
             assert_eq!(syllables(w), n, "{w}");
         }
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use hypatia_grade::{evaluate, Checker};
 use hypatia_llm::Backend;
 use hypatia_sandbox::Status;
-use hypatia_solve::{Executor, ProgramOfThought, Problem, Step, Strategy, StrategyOptions};
+use hypatia_solve::{Executor, Problem, ProgramOfThought, Step, Strategy, StrategyOptions};
 use num_rational::BigRational;
 use serde::{Deserialize, Serialize};
 
@@ -210,7 +210,8 @@ _hq_sys.settrace(_hq_trace)
 _hq_sys._getframe().f_trace = _hq_trace
 "#;
 
-const TRACE_END: &str = "\n_hq_sys.settrace(None)\nprint(\"\\n__MARK__\" + _hq_json.dumps(_hq_out))\n";
+const TRACE_END: &str =
+    "\n_hq_sys.settrace(None)\nprint(\"\\n__MARK__\" + _hq_json.dumps(_hq_out))\n";
 
 /// Runs `code` under the tracer and returns the quantities it computed.
 fn trace_quantities(executor: &dyn Executor, code: &str) -> Result<Vec<Quantity>, TutorError> {

@@ -63,7 +63,8 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| db_err(format!("{}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path).map_err(|e| db_err(format!("{}: {e}", path.display())))?;
+        let conn =
+            Connection::open(path).map_err(|e| db_err(format!("{}: {e}", path.display())))?;
         Self::with(conn)
     }
 
@@ -127,7 +128,10 @@ impl Store for SqliteStore {
             .optional()
             .map_err(db_err)?;
         state
-            .map(|s| serde_json::from_str(&s).map_err(|e| db_err(format!("session {id} is unreadable: {e}"))))
+            .map(|s| {
+                serde_json::from_str(&s)
+                    .map_err(|e| db_err(format!("session {id} is unreadable: {e}")))
+            })
             .transpose()
     }
 
@@ -179,9 +183,14 @@ pub fn skill_of_problem(problem: &str, reference: &crate::Reference) -> &'static
     let fractional = reference.quantities.iter().filter_map(|q| q.exact()).any(|v| !v.is_integer());
     if lower.contains('%') || lower.contains("percent") {
         "percentages"
-    } else if lower.contains('\\') || lower.contains('^') || lower.contains('$') && lower.contains('=') {
+    } else if lower.contains('\\')
+        || lower.contains('^')
+        || lower.contains('$') && lower.contains('=')
+    {
         "algebra and beyond"
-    } else if fractional || ["half", "third", "quarter", "fraction"].iter().any(|w| lower.contains(w)) {
+    } else if fractional
+        || ["half", "third", "quarter", "fraction"].iter().any(|w| lower.contains(w))
+    {
         "fractions"
     } else if reference.quantities.len() >= 3 {
         "multi-step arithmetic"
@@ -241,7 +250,13 @@ mod tests {
         let p = store.progress("ada").unwrap();
         assert_eq!(
             p,
-            [SkillProgress { skill: "fractions".into(), attempted: 3, solved: 2, solved_without_hints: 1, told: 1 }]
+            [SkillProgress {
+                skill: "fractions".into(),
+                attempted: 3,
+                solved: 2,
+                solved_without_hints: 1,
+                told: 1
+            }]
         );
         assert_eq!(store.sessions_of("ada").unwrap().len(), 3);
         assert!(store.progress("nobody").unwrap().is_empty());
