@@ -23,7 +23,7 @@ use crate::guard::{find_leaks, Protected};
 use crate::ladder::{guiding_question, intent, ordinal, HintLevel, Intent, Move};
 use crate::numbers::mentions;
 use crate::readability::{grade_level, limit_for};
-use crate::{ErrorKind, Reference, TutorError};
+use crate::{Reference, TutorError};
 
 const SYSTEM: &str = include_str!("../prompts/system.txt");
 const NOTES_GUIDE: &str = include_str!("../prompts/notes_guide.txt");
@@ -351,7 +351,7 @@ impl<'a> Tutor<'a> {
                 Move::Explain => self.config.max_tokens * 4,
                 Move::Confirm => self.config.max_tokens,
                 // The opener is one sentence; the question comes from the ladder.
-                Move::Guide { .. } => self.config.max_tokens.min(40),
+                Move::Guide { .. } => self.config.max_tokens.min(32),
             },
             // The first draft is greedy (reproducible); redrafts after a failed check must differ.
             temperature: if attempt == 0 { 0.0 } else { 0.8 },
@@ -490,36 +490,31 @@ fn next_level(
     }
 }
 
-/// What the diagnosis found and what to say about it, for the notes: short, because
-/// the notes are computed anew every turn (they are most of a turn's new tokens), and
-/// without values the student lacks. Small models praise by default, so a mistake comes
-/// with an explicit instruction not to.
+/// What the diagnosis found and what to say about it, for the notes: terse, because the
+/// notes are computed anew every turn and are most of a turn's new tokens (the standing
+/// instruction — one kind sentence, no numbers, no question — is in the system prompt,
+/// computed once). No values the student lacks. Small models praise by default, so a
+/// mistake comes with an explicit instruction not to.
 fn finding(diagnosis: Option<&Diagnosis>) -> String {
     let Some(d) = diagnosis.filter(|d| !d.is_empty()) else {
-        return "No work shown yet. Encourage them to start.".into();
+        return "No work yet. Encourage them.".into();
     };
     let Some(w) = &d.first_wrong else {
         return match &d.answer {
-            Some(_) => "The answer is wrong. Say it is not right yet; do not praise it.".into(),
-            None => "The steps so far are right. Say so.".into(),
+            Some(_) => "Answer not right yet. Don't praise it.".into(),
+            None => "Steps right so far. Say so.".into(),
         };
     };
     let step = ordinal(w.index);
-    let what = match w.kind {
-        ErrorKind::ArithmeticSlip => "a calculation mistake",
-        ErrorKind::MisreadQuantity => "a number that is not in the problem",
-        ErrorKind::WrongOperation => "the wrong operation",
-        ErrorKind::Conceptual => "a step that does not help",
-    };
     let claim = w.claim.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
-    format!("The {step} step has {what}{claim}. Say kindly that it has a mistake; do not fix it or praise it.")
+    format!("Mistake in the {step} step{claim}. Say so kindly; don't fix it.")
 }
 
 fn mood(intent: Intent) -> &'static str {
     match intent {
         Intent::Attempt => "",
-        Intent::Stuck => "They feel stuck: encourage them. ",
-        Intent::WantsAnswer => "They want the answer: say they can find it themselves. ",
+        Intent::Stuck => " They feel stuck.",
+        Intent::WantsAnswer => " They want the answer: say they can find it.",
     }
 }
 
@@ -531,25 +526,24 @@ fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
     let text = draft.split("[Notes").next().unwrap_or("").trim().to_string();
     match plan.action {
         Move::Guide { .. } => {
-            let wrong = plan
-                .diagnosis
-                .as_ref()
-                .is_some_and(|d| d.first_wrong.is_some() || d.answer.is_some());
-            let opener: Vec<String> = crate::diagnose::split_steps(&text.replace('\n', " "))
+            let wrong = plan.diagnosis.as_ref().is_some_and(|d| d.first_wrong.is_some() || d.answer.is_some());
+            let mut opener: Vec<String> = crate::diagnose::split_steps(&text.replace('\n', " "))
                 .into_iter()
                 .take_while(|s| !s.contains('?'))
                 // Numbers belong to the ladder's question; a model that restates the
                 // student's wrong total as a fact, or praises wrong work, is dropped.
                 .filter(|s| mentions(s).is_empty() && !(wrong && praises(s)))
-                // Small models echo their instructions ("Say kindly that…") or repeat
+                // Small models echo their instructions ("Say so kindly…") or repeat
                 // their previous reply; neither is said to the student.
-                .filter(|s| {
-                    s.split_whitespace().count() >= 3
-                        && !echoes(s, &plan.notes)
-                        && !echoes(s, previous)
-                })
+                .filter(|s| s.split_whitespace().count() >= 3 && !echoes(s, &plan.notes) && !echoes(s, previous))
                 .take(2)
                 .collect();
+            // The opener is cut at its first full stop (a stop string), which is not kept.
+            for sentence in &mut opener {
+                if !sentence.ends_with(['.', '!']) {
+                    sentence.push('.');
+                }
+            }
             let mut reply = opener.join(" ");
             if !reply.is_empty() {
                 reply.push(' ');
@@ -557,9 +551,7 @@ fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
             reply.push_str(&plan.question);
             reply
         }
-        Move::Explain if !text.is_empty() && !text.contains('?') => {
-            format!("{text} Does that make sense?")
-        }
+        Move::Explain if !text.is_empty() && !text.contains('?') => format!("{text} Does that make sense?"),
         Move::Confirm if !text.is_empty() && !text.contains('?') => {
             format!("{text} Can you explain why your method works?")
         }
@@ -665,12 +657,12 @@ mod tests {
         let turn = tutor.respond(&mut s, "48 / 2 = 24\n48 + 24 = 82").unwrap();
         assert_eq!(
             turn.diagnosis.as_ref().unwrap().first_wrong.as_ref().unwrap().kind,
-            ErrorKind::ArithmeticSlip
+            crate::ErrorKind::ArithmeticSlip
         );
         assert!(turn.tutor.starts_with("Nice try, you are close. Check your work again."));
         assert!(turn.tutor.ends_with('?'), "{}", turn.tutor);
         assert!(
-            turn.notes.contains("second step has a calculation mistake (48 + 24 = 82)"),
+            turn.notes.contains("Mistake in the second step (48 + 24 = 82)"),
             "{}",
             turn.notes
         );
