@@ -88,6 +88,11 @@ pub struct TurnRecord {
     /// The tutor withheld or dropped a leaking draft.
     pub leak_blocked: bool,
     pub seconds: f64,
+    /// Model drafts and what they cost.
+    #[serde(default)]
+    pub drafts: u32,
+    #[serde(default)]
+    pub stats: hypatia_tutor::TurnStats,
 }
 
 /// One simulated-student dialogue.
@@ -282,6 +287,8 @@ fn case_turns(tutor: &Tutor<'_>, case: &Case, grade: u8) -> Result<Vec<TurnRecor
             leak: states_answer(&t.tutor, &case.reference.answer),
             leak_blocked: t.leak_blocked,
             seconds: t.seconds,
+            drafts: t.drafts,
+            stats: t.stats.clone(),
         });
     }
     Ok(out)

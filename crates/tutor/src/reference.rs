@@ -175,7 +175,8 @@ fn strip_annotations(solution: &str) -> String {
 /// Marks the tracer's output line, so the program's own output cannot be mistaken for it.
 const TRACE_MARK: &str = "__hypatia_quantities__";
 
-/// Prepended tracer: records each numeric value a variable of any frame takes, in order;
+/// Prepended tracer: records each numeric value a variable of any frame takes, and each
+/// numeric value a function returns, in order;
 /// [`TRACE_END`], appended, prints them as one JSON line. (The sandbox's worker does not
 /// run `atexit` handlers, so the footer is code, not a hook.)
 const TRACER: &str = r#"
@@ -204,6 +205,10 @@ def _hq_trace(frame, event, arg):
         return None
     if event in ("line", "return"):
         _hq_scan(frame)
+    if event == "return" and frame.f_code.co_name != "<module>" and len(_hq_out) < 200:
+        s = _hq_num(arg)
+        if s is not None:
+            _hq_out.append([frame.f_code.co_name + "()", s])
     return _hq_trace
 _hq_file = _hq_sys._getframe().f_code.co_filename
 _hq_sys.settrace(_hq_trace)
@@ -244,6 +249,27 @@ mod tests {
         let r = Reference::from_worked("a <<oops>> b <<1/3=0.33>> c <<x=y", Some("1")).unwrap();
         assert_eq!(r.quantities.len(), 1);
         assert_eq!(r.quantities[0].value, "0.33");
+    }
+
+    fn solved(known: Option<&str>) -> Reference {
+        let program = "Half of April's clips.\n```python\ndef solve():\n    april = 48\n    may = april // 2\n    return april + may\nprint(solve())\n```\n";
+        let backend = hypatia_llm::ScriptedBackend::new([program, "She sold 24 in May, so 72 in all."]);
+        let exec = Arc::new(hypatia_solve::SandboxExecutor::global(hypatia_sandbox::Limits::default()));
+        Reference::solve(&backend, exec, &Problem::new("48 clips in April, half as many in May; how many?"), known)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_solved_reference_keeps_the_programs_quantities_when_they_agree() {
+        let r = solved(Some("72"));
+        assert_eq!(r.source, Source::ProgramChecked);
+        let values: Vec<&str> = r.quantities.iter().map(|q| q.value.as_str()).collect();
+        assert!(values.contains(&"24") && values.contains(&"72"), "{values:?}");
+        let wrong = solved(Some("70"));
+        assert_eq!((wrong.answer.as_str(), wrong.source), ("70", Source::Given));
+        assert!(wrong.quantities.is_empty() && wrong.solution.is_empty());
+        let alone = solved(None);
+        assert_eq!((alone.answer.as_str(), alone.source), ("72", Source::ProgramUnchecked));
     }
 
     #[test]
