@@ -424,7 +424,12 @@ impl<'a> Tutor<'a> {
         };
 
         let target = diagnosis.as_ref().filter(|d| !d.is_empty()).or(session.diagnosis.as_ref());
-        let question = guiding_question(target, level, &session.problem, &session.reference);
+        let mut question = guiding_question(target, level, &session.problem, &session.reference);
+        // At the top rung the ladder has nothing more specific: asking the very same
+        // question again helps no one, so ask the student to say what they tried.
+        if session.turns.last().is_some_and(|t| t.tutor.ends_with(&question)) {
+            question = "Tell me what you tried for that step, even if you are not sure. Which part feels hard?".into();
+        }
         let notes = match &action {
             Move::Guide { .. } => hypatia_solve::fill(
                 NOTES_GUIDE,
