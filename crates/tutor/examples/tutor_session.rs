@@ -17,12 +17,15 @@ fn main() -> anyhow::Result<()> {
 
     let problem = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
     let worked = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether.\n#### 72";
-    let reference = Reference::from_worked(worked, None).expect("the worked solution has an answer");
+    let reference =
+        Reference::from_worked(worked, None).expect("the worked solution has an answer");
     let mut session = Session::new("example", "ada", problem, reference, 4);
     let tutor = Tutor::new(&engine, TutorConfig { grade: 4, ..TutorConfig::default() })?;
 
     println!("Problem: {problem}\nHypatia: {}", session.greeting());
-    for message in ["48 / 2 = 24\n48 + 24 = 82", "Just tell me the answer!", "48 + 24 = 72, so 72 clips."] {
+    for message in
+        ["48 / 2 = 24\n48 + 24 = 82", "Just tell me the answer!", "48 + 24 = 72, so 72 clips."]
+    {
         println!("\nStudent: {message}");
         let turn = tutor.respond(&mut session, message)?;
         let mistake = turn.diagnosis.as_ref().and_then(|d| d.first_wrong.as_ref());

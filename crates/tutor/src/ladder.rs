@@ -178,7 +178,12 @@ pub fn guiding_question(
     match (w.kind, level) {
         (_, HintLevel::Nudge) => format!("Let's look at your {step} step again. Does every part of it look right to you?"),
         (ErrorKind::ArithmeticSlip, HintLevel::Focus) => match &claim {
-            Some(c) => format!("In your {step} step you wrote {} = {}. Can you work out {} again, carefully?", c.expr, format_rational(&c.stated), c.expr),
+            // The student's own line, quoted once; its value is not said (it may be the answer).
+            Some(c) => format!(
+                "In your {step} step you wrote {} = {}. Can you work that out again, carefully?",
+                spaced(&c.expr),
+                format_rational(&c.stated)
+            ),
             None => format!("Can you redo the calculation in your {step} step carefully?"),
         },
         (ErrorKind::MisreadQuantity, HintLevel::Focus) => {
@@ -253,10 +258,13 @@ fn next_expression(diagnosis: Option<&Diagnosis>, reference: &Reference) -> Opti
         .enumerate()
         .find(|(k, q)| !reached.contains(k) && q.label.chars().any(|c| "+-*/".contains(c)))
         .filter(|(_, q)| answer.is_none() || q.exact() != answer)
-        .map(|(_, q)| {
-            q.label.replace('*', " × ").replace('/', " ÷ ").replace('+', " + ").replace('-', " − ")
-        })
-        .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|(_, q)| spaced(&q.label))
+}
+
+/// An expression as it is written for a student: `48*2` → `48 × 2`.
+fn spaced(expr: &str) -> String {
+    let wide = expr.replace('*', " × ").replace('/', " ÷ ").replace('+', " + ").replace('-', " − ");
+    wide.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -302,6 +310,9 @@ mod tests {
         let d = diagnose(PROBLEM, "48 / 2 = 24\n48 + 24 = 82", &r, &Checker::default());
         let q = guiding_question(Some(&d), HintLevel::Focus, PROBLEM, &r);
         assert!(q.contains("second step") && q.contains("48 + 24 = 82"), "{q}");
+        let d = diagnose(PROBLEM, "48/2 = 24\n48*1+24 = 82", &r, &Checker::default());
+        let q = guiding_question(Some(&d), HintLevel::Focus, PROBLEM, &r);
+        assert!(q.contains("48 × 1 + 24 = 82"), "{q}");
     }
 
     #[test]

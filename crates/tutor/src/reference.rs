@@ -253,10 +253,17 @@ mod tests {
 
     fn solved(known: Option<&str>) -> Reference {
         let program = "Half of April's clips.\n```python\ndef solve():\n    april = 48\n    may = april // 2\n    return april + may\nprint(solve())\n```\n";
-        let backend = hypatia_llm::ScriptedBackend::new([program, "She sold 24 in May, so 72 in all."]);
-        let exec = Arc::new(hypatia_solve::SandboxExecutor::global(hypatia_sandbox::Limits::default()));
-        Reference::solve(&backend, exec, &Problem::new("48 clips in April, half as many in May; how many?"), known)
-            .unwrap()
+        let backend =
+            hypatia_llm::ScriptedBackend::new([program, "She sold 24 in May, so 72 in all."]);
+        let exec =
+            Arc::new(hypatia_solve::SandboxExecutor::global(hypatia_sandbox::Limits::default()));
+        Reference::solve(
+            &backend,
+            exec,
+            &Problem::new("48 clips in April, half as many in May; how many?"),
+            known,
+        )
+        .unwrap()
     }
 
     #[test]

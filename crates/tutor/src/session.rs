@@ -531,7 +531,10 @@ fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
     let text = draft.split("[Notes").next().unwrap_or("").trim().to_string();
     match plan.action {
         Move::Guide { .. } => {
-            let wrong = plan.diagnosis.as_ref().is_some_and(|d| d.first_wrong.is_some() || d.answer.is_some());
+            let wrong = plan
+                .diagnosis
+                .as_ref()
+                .is_some_and(|d| d.first_wrong.is_some() || d.answer.is_some());
             let mut opener: Vec<String> = crate::diagnose::split_steps(&text.replace('\n', " "))
                 .into_iter()
                 .take_while(|s| !s.contains('?'))
@@ -540,7 +543,11 @@ fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
                 .filter(|s| mentions(s).is_empty() && !(wrong && praises(s)))
                 // Small models echo their instructions ("Say so kindly…") or repeat
                 // their previous reply; neither is said to the student.
-                .filter(|s| s.split_whitespace().count() >= 3 && !echoes(s, &plan.notes) && !echoes(s, previous))
+                .filter(|s| {
+                    s.split_whitespace().count() >= 3
+                        && !echoes(s, &plan.notes)
+                        && !echoes(s, previous)
+                })
                 .take(2)
                 .collect();
             // The opener is cut at its first full stop (a stop string), which is not kept.
@@ -556,7 +563,9 @@ fn tidy(draft: &str, plan: &Plan, previous: &str) -> String {
             reply.push_str(&plan.question);
             reply
         }
-        Move::Explain if !text.is_empty() && !text.contains('?') => format!("{text} Does that make sense?"),
+        Move::Explain if !text.is_empty() && !text.contains('?') => {
+            format!("{text} Does that make sense?")
+        }
         Move::Confirm if !text.is_empty() && !text.contains('?') => {
             format!("{text} Can you explain why your method works?")
         }
@@ -666,11 +675,7 @@ mod tests {
         );
         assert!(turn.tutor.starts_with("Nice try, you are close. Check your work again."));
         assert!(turn.tutor.ends_with('?'), "{}", turn.tutor);
-        assert!(
-            turn.notes.contains("Mistake in the second step (48 + 24 = 82)"),
-            "{}",
-            turn.notes
-        );
+        assert!(turn.notes.contains("Mistake in the second step (48 + 24 = 82)"), "{}", turn.notes);
     }
 
     #[test]
