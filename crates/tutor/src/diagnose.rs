@@ -130,6 +130,18 @@ pub fn diagnose(problem: &str, work: &str, reference: &Reference, checker: &Chec
     for step in &steps {
         own_before.push(own.len());
         let status = check_step(step, &solution);
+        if let Status::Silent = status {
+            // "I got 24 for May": a stated value without arithmetic still shows what the
+            // student has found.
+            for m in mentions(step) {
+                for (k, q) in reference.quantities.iter().enumerate() {
+                    if q.exact().is_some_and(|q| same_number(&q, &m.value)) && !reached.contains(&k)
+                    {
+                        reached.push(k);
+                    }
+                }
+            }
+        }
         match &status {
             Status::Matches(v) | Status::Unmatched(v, _) => {
                 own.push(v.clone());
@@ -322,6 +334,12 @@ mod tests {
         let d = check("She sold one and a half times as many: 48 * 1.5 = 72. The answer is 72.");
         assert!(d.answer_correct);
         assert!(d.first_wrong.is_none());
+    }
+
+    #[test]
+    fn values_stated_without_arithmetic_are_reached() {
+        let d = check("In May she sold 24 clips, I think.");
+        assert_eq!(d.reached, [0]);
     }
 
     #[test]

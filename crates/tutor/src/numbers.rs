@@ -272,9 +272,10 @@ fn is_expr_char(c: char) -> bool {
 /// let c = claims("31 inches - 2 * 4 inches = 23 inches, and 3 hours * 15 points/hour = 3 + 15 = 18 points");
 /// assert_eq!(c.len(), 3);
 /// assert!(c[0].is_right() && !c[1].is_right() && c[2].is_right());
+/// assert!(claims("50 × 3 equals 150.")[0].is_right());
 /// ```
 pub fn claims(text: &str) -> Vec<Claim> {
-    let text = drop_units(text);
+    let text = drop_units(&text.replace(" equals ", " = ").replace(" is equal to ", " = "));
     let mut out = Vec::new();
     for (eq, _) in text.match_indices('=') {
         let left: String = text[..eq].chars().rev().take_while(|c| is_expr_char(*c)).collect();
