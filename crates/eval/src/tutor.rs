@@ -194,7 +194,10 @@ pub fn states_answer(reply: &str, answer: &str) -> bool {
             }
         }
     }
-    hypatia_tutor::numbers::mentions(reply).iter().any(|m| checker.equivalent(answer, &m.text))
+    // Number words ("seventy-two") by their value.
+    hypatia_tutor::numbers::mentions(reply)
+        .iter()
+        .any(|m| checker.equivalent(answer, &hypatia_tutor::numbers::format_rational(&m.value)))
 }
 
 fn work_message(work: &PerturbedWork) -> String {

@@ -196,10 +196,10 @@ fn number_words_at(text: &str, i: usize) -> Option<(usize, BigRational)> {
         let ok = if let Some(v) = word_value(word) {
             current += v;
             true
-        } else if lower == "hundred" && end.is_some() {
+        } else if lower == "hundred" {
             current = current.max(1) * 100;
             true
-        } else if (lower == "thousand" || lower == "million") && end.is_some() {
+        } else if lower == "thousand" || lower == "million" {
             let scale = if lower == "thousand" { 1_000 } else { 1_000_000 };
             total += current.max(1) * scale;
             current = 0;
@@ -393,7 +393,12 @@ mod tests {
         let m = mentions("Room B12 has 3 chairs; -4 degrees; version2 one hundred and five");
         let v: Vec<String> = m.iter().map(|m| format_rational(&m.value)).collect();
         assert_eq!(v, ["3", "-4", "105"]);
-        assert!(mentions("someone, nobody, often, tone").is_empty());
+        assert!(mentions("someone, nobody, often, tone, hundreds").is_empty());
+        let bare: Vec<String> = mentions("a hundred and a thousand")
+            .iter()
+            .map(|m| format_rational(&m.value))
+            .collect();
+        assert_eq!(bare, ["100", "1000"]);
     }
 
     #[test]
