@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use hypatia_eval::percentile;
 use hypatia_llm::Backend;
 use hypatia_tutor::perturb::perturb_gsm8k;
 use hypatia_tutor::{ErrorKind, Reference, Session, Tutor, TutorConfig};
@@ -70,24 +71,22 @@ struct Report {
     with_prefill: Arm,
 }
 
-fn quantile(values: &[f64], q: f64) -> f64 {
+/// A statistic of a sample that may be empty: NaN (null in the JSON) rather than a 0 that
+/// would read as a measurement.
+fn or_nan(values: &[f64], statistic: impl Fn(&[f64]) -> f64) -> f64 {
     if values.is_empty() {
-        return f64::NAN;
+        f64::NAN
+    } else {
+        statistic(values)
     }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
+}
+
+fn p95(values: &[f64]) -> f64 {
+    or_nan(values, |v| percentile(v, 0.95))
 }
 
 fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+    or_nan(values, hypatia_eval::median)
 }
 
 pub fn run(args: TutorBenchArgs) -> Result<()> {
@@ -159,14 +158,14 @@ pub fn run(args: TutorBenchArgs) -> Result<()> {
             prefill,
             turns: first.len(),
             first_token_median: median(&first),
-            first_token_p95: quantile(&first, 0.95),
+            first_token_p95: p95(&first),
             reply_seconds_median: median(&seconds),
-            reply_seconds_p95: quantile(&seconds, 0.95),
+            reply_seconds_p95: p95(&seconds),
             completion_tokens_median: median(&completion),
             computed_prompt_tokens_median: median(&computed),
             cached_share: cached_total as f64 / prompt_total.max(1) as f64,
             sixty_token_reply_median: median(&sixty),
-            sixty_token_reply_p95: quantile(&sixty, 0.95),
+            sixty_token_reply_p95: p95(&sixty),
         });
     }
     let with_prefill = arms.pop().expect("two arms");

@@ -70,10 +70,15 @@ impl CommonArgs {
     }
 
     fn store(&self) -> Result<SqliteStore> {
-        let path =
-            self.db.clone().unwrap_or_else(|| hypatia_llm::models::hypatia_home().join("tutor.db"));
-        Ok(SqliteStore::open(&path)?)
+        open_store(self.db.as_deref())
     }
+}
+
+/// The store at `db`, or at `$HYPATIA_HOME/tutor.db`.
+fn open_store(db: Option<&std::path::Path>) -> Result<SqliteStore> {
+    let default = || hypatia_llm::models::hypatia_home().join("tutor.db");
+    let path = db.map(std::path::Path::to_path_buf).unwrap_or_else(default);
+    Ok(SqliteStore::open(&path)?)
 }
 
 #[derive(Subcommand)]
@@ -100,8 +105,7 @@ pub fn run(args: TutorArgs) -> Result<()> {
     match args.command {
         Some(TutorCommand::Reply { input, out, common }) => batch(&input, &out, &common),
         Some(TutorCommand::Progress { student, db }) => {
-            let path = db.unwrap_or_else(|| hypatia_llm::models::hypatia_home().join("tutor.db"));
-            let store = SqliteStore::open(&path)?;
+            let store = open_store(db.as_deref())?;
             for p in store.progress(&student)? {
                 println!("{}", serde_json::to_string(&p)?);
             }

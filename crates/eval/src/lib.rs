@@ -55,10 +55,9 @@ pub use progress::TerminalProgress;
 pub use report::{render as render_report, write_report, REPORT_FILE};
 pub use results::{read_results, ResultRecord, RESULTS_FILE};
 pub use runner::{run_eval, EvalOptions, Progress};
-pub use stats::{mcnemar_exact, wilson, Proportion};
+pub use stats::{mcnemar_exact, median, percentile, wilson, Proportion};
 pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};
 pub use tutor::{
-    read_tutor_summary, run_tutor_eval, states_answer, DialogueRecord, TurnRecord,
-    TutorEvalOptions, TutorSummary, PRESSURE, TUTOR_DIALOGUES_FILE, TUTOR_SUMMARY_FILE,
-    TUTOR_TURNS_FILE,
+    run_tutor_eval, states_answer, DialogueRecord, TurnRecord, TutorEvalOptions, TutorSummary,
+    PRESSURE, TUTOR_DIALOGUES_FILE, TUTOR_SUMMARY_FILE, TUTOR_TURNS_FILE,
 };

@@ -20,7 +20,7 @@
 //! tutor's guard, so a hole in the guard shows up as a leak here.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -32,7 +32,7 @@ use hypatia_tutor::{ErrorKind, Reference, Session, Tutor, TutorConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::results::{read_jsonl, JsonlWriter};
-use crate::stats::{median, Proportion};
+use crate::stats::{median, percentile, Proportion};
 use crate::{Dataset, Split};
 
 pub const TUTOR_TURNS_FILE: &str = "tutor_turns.jsonl";
@@ -135,40 +135,58 @@ struct Case {
     reference: Reference,
 }
 
-/// The material: `count` cases from a seeded shuffle of the train split, starting at
-/// position `skip`, kinds in rotation. Problems no perturbation of their kind fits are
-/// skipped (and counted). Returns the cases, the skipped count and the next position.
-fn cases(options: &TutorEvalOptions, skip: usize, count: usize) -> Result<(Vec<Case>, u64, usize)> {
-    let dataset = Dataset::load(&options.data)?;
-    let items = dataset.select(Split::Train, None, options.seed)?;
-    let text = std::fs::read_to_string(&options.data)?;
-    let raw: Vec<&str> = text.lines().collect();
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    crate::datasets::shuffle(&mut order, options.seed);
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    let mut next = skip;
-    for (n, &i) in order.iter().enumerate().skip(skip) {
-        if out.len() == count {
-            break;
+/// The train split in a seeded order, with each item's worked solution: read once and
+/// drawn from twice (diagnosis problems first, then the simulated dialogues after them).
+struct Material {
+    /// (id, question, worked solution) in the seeded order.
+    items: Vec<(String, String, String)>,
+    seed: u64,
+}
+
+impl Material {
+    fn load(options: &TutorEvalOptions) -> Result<Material> {
+        let dataset = Dataset::load(&options.data)?;
+        let selected = dataset.select(Split::Train, None, options.seed)?;
+        // EvalItem keeps only the final answer; the perturbation needs the worked solution.
+        let text = std::fs::read_to_string(&options.data)?;
+        let raw: Vec<&str> = text.lines().collect();
+        let mut order: Vec<usize> = (0..selected.len()).collect();
+        crate::datasets::shuffle(&mut order, options.seed);
+        let mut items = Vec::with_capacity(order.len());
+        for i in order {
+            let item = &selected[i];
+            let record: serde_json::Value = serde_json::from_str(raw[item.line])?;
+            let answer = record["answer"].as_str().context("a GSM8K record without `answer`")?;
+            items.push((item.id.clone(), item.question.clone(), answer.to_string()));
         }
-        next = n + 1;
-        let item = &items[i];
-        let record: serde_json::Value = serde_json::from_str(raw[item.line])?;
-        let answer = record["answer"].as_str().context("a GSM8K record without `answer`")?;
-        let kind = KINDS[(skip + out.len() + skipped as usize) % KINDS.len()];
-        let Some(work) = perturb_gsm8k(&item.question, answer, kind, options.seed ^ n as u64)
-        else {
-            skipped += 1;
-            continue;
-        };
-        let Some(reference) = Reference::from_worked(answer, None) else {
-            skipped += 1;
-            continue;
-        };
-        out.push(Case { id: item.id.clone(), work, reference });
+        Ok(Material { items, seed: options.seed })
     }
-    Ok((out, skipped, next))
+
+    /// `count` cases starting at position `skip`, kinds in rotation. Problems no
+    /// perturbation of their kind fits are skipped (and counted). Returns the cases, the
+    /// skipped count and the next position.
+    fn cases(&self, skip: usize, count: usize) -> (Vec<Case>, u64, usize) {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let mut next = skip;
+        for (n, (id, question, answer)) in self.items.iter().enumerate().skip(skip) {
+            if out.len() == count {
+                break;
+            }
+            next = n + 1;
+            let kind = KINDS[(skip + out.len() + skipped as usize) % KINDS.len()];
+            let Some(work) = perturb_gsm8k(question, answer, kind, self.seed ^ n as u64) else {
+                skipped += 1;
+                continue;
+            };
+            let Some(reference) = Reference::from_worked(answer, None) else {
+                skipped += 1;
+                continue;
+            };
+            out.push(Case { id: id.clone(), work, reference });
+        }
+        (out, skipped, next)
+    }
 }
 
 /// Whether `reply` states `answer`: any number-like token (or number words) the checker
@@ -214,7 +232,8 @@ pub fn run_tutor_eval(
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     let tutor = Tutor::new(backend.as_ref(), options.config.clone())?;
-    let (static_cases, skipped_a, next) = cases(options, 0, options.limit)?;
+    let material = Material::load(options)?;
+    let (static_cases, skipped_a, next) = material.cases(0, options.limit);
 
     let turns_path = options.out.join(TUTOR_TURNS_FILE);
     let mut turns: Vec<TurnRecord> = if turns_path.exists() {
@@ -243,7 +262,7 @@ pub fn run_tutor_eval(
     } else {
         Vec::new()
     };
-    let (sim_cases, skipped_b, _) = cases(options, next, options.dialogues)?;
+    let (sim_cases, skipped_b, _) = material.cases(next, options.dialogues);
     let done: HashSet<String> = dialogues.iter().map(|d| d.id.clone()).collect();
     let mut writer = JsonlWriter::append_to(&dialogues_path)?;
     for (n, case) in sim_cases.iter().enumerate() {
@@ -353,16 +372,6 @@ fn simulate(
     Ok(DialogueRecord { id: case.id.clone(), kind: case.work.kind, solved_at, told, turns })
 }
 
-fn p95(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((0.95 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn summarize(
     model: &str,
     turns: &[TurnRecord],
@@ -389,7 +398,7 @@ fn summarize(
         location_and_kind: Proportion::new(located_kind, first.len() as u64),
         blocked: Proportion::new(count(&|t| t.leak_blocked), n),
         seconds_median: median(&seconds),
-        seconds_p95: p95(&seconds),
+        seconds_p95: percentile(&seconds, 0.95),
         dialogues: d,
         student_turns: k,
         success: Proportion::new(
@@ -399,14 +408,6 @@ fn summarize(
         told: Proportion::new(dialogues.iter().filter(|x| x.told).count() as u64, d),
         skipped,
     }
-}
-
-/// Reads a finished run's summary.
-pub fn read_tutor_summary(dir: &Path) -> Result<TutorSummary> {
-    let path = dir.join(TUTOR_SUMMARY_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
 }
 
 #[cfg(test)]
@@ -421,12 +422,5 @@ mod tests {
         assert!(states_answer("seventy-two", "72"));
         assert!(!states_answer("What is 48 + 24?", "72"));
         assert!(!states_answer("Your second step says 720.", "72"));
-    }
-
-    #[test]
-    fn p95_is_a_rank_statistic() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(p95(&v), 95.0);
-        assert_eq!(p95(&[3.0]), 3.0);
     }
 }

@@ -14,7 +14,7 @@ use hypatia_llm::Backend;
 use hypatia_solve::{Executor, Problem};
 use serde::{Deserialize, Serialize};
 
-use crate::{Diagnosis, Reference, Session, Tutor, TutorError};
+use crate::{Diagnosis, Reference, Session, Turn, Tutor, TutorConfig, TutorError};
 
 /// Who said a history entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,17 +102,24 @@ impl References {
 /// Answers one request: replays its history, then responds to its last student message.
 pub fn reply(tutor: &Tutor<'_>, references: &mut References, request: &ReplyRequest) -> ReplyLine {
     let started = Instant::now();
-    match reply_inner(tutor, references, request) {
-        Ok(mut line) => {
-            line.seconds = started.elapsed().as_secs_f64();
-            line
-        }
+    let turn = reply_inner(tutor, references, request);
+    // The whole line's time, solving the problem for its reference included.
+    let seconds = started.elapsed().as_secs_f64();
+    match turn {
+        Ok(turn) => ReplyLine {
+            id: request.id.clone(),
+            reply: turn.tutor,
+            diagnosis: turn.diagnosis,
+            leak_blocked: turn.leak_blocked,
+            seconds,
+            error: None,
+        },
         Err(e) => ReplyLine {
             id: request.id.clone(),
             reply: String::new(),
             diagnosis: None,
             leak_blocked: false,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
             error: Some(e.to_string()),
         },
     }
@@ -122,7 +129,7 @@ fn reply_inner(
     tutor: &Tutor<'_>,
     references: &mut References,
     request: &ReplyRequest,
-) -> Result<ReplyLine, TutorError> {
+) -> Result<Turn, TutorError> {
     if request.problem.trim().is_empty() {
         return Err(TutorError::Invalid("the problem is empty".into()));
     }
@@ -133,23 +140,13 @@ fn reply_inner(
         request.reference_answer.as_deref(),
     )?;
     let grade = request.grade.unwrap_or(tutor.config().grade);
-    if !(1..=12).contains(&grade) {
-        return Err(TutorError::Invalid(format!("grade must be 1 to 12, not {grade}")));
-    }
+    TutorConfig { grade, ..tutor.config().clone() }.validate()?;
     let mut session =
         Session::new(request.id.to_string(), "batch", request.problem.trim(), reference, grade);
     for (student, reply) in &earlier {
         tutor.replay(&mut session, student, reply);
     }
-    let turn = tutor.respond(&mut session, &last)?;
-    Ok(ReplyLine {
-        id: request.id.clone(),
-        reply: turn.tutor.clone(),
-        diagnosis: turn.diagnosis.clone(),
-        leak_blocked: turn.leak_blocked,
-        seconds: turn.seconds,
-        error: None,
-    })
+    Ok(tutor.respond(&mut session, &last)?.clone())
 }
 
 /// The history as (student, tutor) exchanges plus the final student message. Leading tutor

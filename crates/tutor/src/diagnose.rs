@@ -116,42 +116,34 @@ enum Status {
 pub fn diagnose(problem: &str, work: &str, reference: &Reference, checker: &Checker) -> Diagnosis {
     let steps = split_steps(work);
     let given: Vec<BigRational> = mentions(problem).into_iter().map(|m| m.value).collect();
-    let solution: Vec<BigRational> = reference
-        .quantities
-        .iter()
-        .filter_map(|q| q.exact())
-        .chain(reference.exact_answer())
-        .collect();
+    // Quantity values parsed once: every step is compared with all of them.
+    let values: Vec<Option<BigRational>> = reference.quantities.iter().map(|q| q.exact()).collect();
+    let solution: Vec<BigRational> =
+        values.iter().flatten().cloned().chain(reference.exact_answer()).collect();
     let mut own: Vec<BigRational> = Vec::new();
     let mut reached = Vec::new();
+    let mut mark_reached = |value: &BigRational| {
+        for (k, q) in values.iter().enumerate() {
+            if q.as_ref().is_some_and(|q| same_number(q, value)) && !reached.contains(&k) {
+                reached.push(k);
+            }
+        }
+    };
     let mut statuses = Vec::with_capacity(steps.len());
     // How many of the student's own results precede each step.
     let mut own_before = Vec::with_capacity(steps.len());
     for step in &steps {
         own_before.push(own.len());
         let status = check_step(step, &solution);
-        if let Status::Silent = status {
+        match &status {
             // "I got 24 for May": a stated value without arithmetic still shows what the
             // student has found.
-            for m in mentions(step) {
-                for (k, q) in reference.quantities.iter().enumerate() {
-                    if q.exact().is_some_and(|q| same_number(&q, &m.value)) && !reached.contains(&k)
-                    {
-                        reached.push(k);
-                    }
-                }
-            }
-        }
-        match &status {
+            Status::Silent => mentions(step).iter().for_each(|m| mark_reached(&m.value)),
             Status::Matches(v) | Status::Unmatched(v, _) => {
                 own.push(v.clone());
-                for (k, q) in reference.quantities.iter().enumerate() {
-                    if q.exact().is_some_and(|q| same_number(&q, v)) && !reached.contains(&k) {
-                        reached.push(k);
-                    }
-                }
+                mark_reached(v);
             }
-            _ => {}
+            Status::Wrong(..) => {}
         }
         statuses.push(status);
     }

@@ -139,11 +139,6 @@ impl Reference {
         Ok(Reference { answer, quantities, solution: text, source })
     }
 
-    /// Quantities whose value equals `value` exactly.
-    pub fn matches(&self, value: &BigRational) -> Option<&Quantity> {
-        self.quantities.iter().find(|q| q.exact().as_ref() == Some(value))
-    }
-
     /// The final answer as an exact number, when it is one.
     pub fn exact_answer(&self) -> Option<BigRational> {
         evaluate(&self.answer)

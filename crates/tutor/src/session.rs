@@ -133,11 +133,7 @@ pub struct Session {
     pub hint_level: HintLevel,
     /// Answers the student has put forward.
     pub attempts: u32,
-    /// Solution quantities the student has stated correctly, in any turn.
-    pub reached: Vec<usize>,
     pub outcome: Outcome,
-    /// The highest rung used.
-    pub top_level: HintLevel,
 }
 
 impl Session {
@@ -158,10 +154,23 @@ impl Session {
             diagnosis: None,
             hint_level: HintLevel::Nudge,
             attempts: 0,
-            reached: Vec::new(),
             outcome: Outcome::Open,
-            top_level: HintLevel::Nudge,
         }
+    }
+
+    /// Solution quantities the student has stated correctly, in any turn, in the order
+    /// they were first found.
+    pub fn reached(&self) -> Vec<usize> {
+        self.turns.iter().filter_map(|t| t.diagnosis.as_ref()).fold(Vec::new(), add_reached)
+    }
+
+    /// The highest rung of the hint ladder used so far.
+    pub fn top_level(&self) -> HintLevel {
+        let rungs = self.turns.iter().filter_map(|t| match t.action {
+            Move::Guide { level } => Some(level),
+            _ => None,
+        });
+        rungs.max().unwrap_or(HintLevel::Nudge)
     }
 
     /// The greeting that opens a session (no model call: nothing to diagnose yet).
@@ -184,6 +193,16 @@ impl Session {
         chat.push(ChatMessage::user(user_message(student, notes)));
         chat
     }
+}
+
+/// `reached` with the quantities `diagnosis` reached appended, each index once.
+fn add_reached(mut reached: Vec<usize>, diagnosis: &Diagnosis) -> Vec<usize> {
+    for k in &diagnosis.reached {
+        if !reached.contains(k) {
+            reached.push(*k);
+        }
+    }
+    reached
 }
 
 fn user_message(student: &str, notes: &str) -> String {
@@ -250,8 +269,9 @@ impl<'a> Tutor<'a> {
         let mut drafts = 0;
         let mut stats = TurnStats::default();
         let mut reply = None;
-        let mut hardest_ok: Option<(f64, String)> = None;
+        let mut easiest_too_hard: Option<(f64, String)> = None;
         let limit = limit_for(session.grade);
+        let previous = session.turns.last().map(|t| t.tutor.as_str()).unwrap_or("");
         for attempt in 0..self.config.max_attempts {
             let draft =
                 self.draft(&chat, &plan, session.turns.len() as u32, attempt, &mut stats)?;
@@ -259,7 +279,6 @@ impl<'a> Tutor<'a> {
             // Counted even when tidying drops the leaking sentence: it measures how often
             // the model tries to leak, not only how often the guard had to step in.
             leak_blocked |= !find_leaks(&draft, &protected).is_empty();
-            let previous = session.turns.last().map(|t| t.tutor.as_str()).unwrap_or("");
             let text = tidy(&draft, &plan, previous);
             if text.is_empty() {
                 continue;
@@ -273,12 +292,12 @@ impl<'a> Tutor<'a> {
                 reply = Some(text);
                 break;
             }
-            if hardest_ok.as_ref().is_none_or(|(l, _)| level < *l) {
-                hardest_ok = Some((level, text));
+            if easiest_too_hard.as_ref().is_none_or(|(l, _)| level < *l) {
+                easiest_too_hard = Some((level, text));
             }
         }
         let reply = reply
-            .or_else(|| hardest_ok.filter(|(l, _)| *l <= limit + 2.0).map(|(_, t)| t))
+            .or_else(|| easiest_too_hard.filter(|(l, _)| *l <= limit + 2.0).map(|(_, t)| t))
             .unwrap_or_else(|| safe_fallback(&plan, &protected));
         let sent = Sent {
             text: reply,
@@ -321,9 +340,7 @@ impl<'a> Tutor<'a> {
             session.diagnosis = plan.diagnosis.clone();
         }
         session.hint_level = plan.level;
-        session.top_level = session.top_level.max(plan.level);
         session.attempts = plan.attempts;
-        session.reached = plan.reached;
         session.outcome = plan.outcome;
         session.turns.push(Turn {
             student: student.to_string(),
@@ -399,17 +416,15 @@ impl<'a> Tutor<'a> {
         let intent = intent(student);
         let diagnosis = (!mentions(student).is_empty())
             .then(|| diagnose(&session.problem, student, &session.reference, &self.checker));
-        let mut reached = session.reached.clone();
-        if let Some(d) = &diagnosis {
-            for k in &d.reached {
-                if !reached.contains(k) {
-                    reached.push(*k);
-                }
-            }
-        }
+        let reached_before = session.reached();
+        let known_before = reached_before.len();
+        let reached = match &diagnosis {
+            Some(d) => add_reached(reached_before, d),
+            None => reached_before,
+        };
         let attempts =
             session.attempts + u32::from(diagnosis.as_ref().is_some_and(|d| d.answer.is_some()));
-        let hinted = session.top_level > HintLevel::Nudge;
+        let hinted = session.top_level() > HintLevel::Nudge;
         let solved_outcome = if hinted { Outcome::SolvedWithHints } else { Outcome::Solved };
 
         let (action, level, outcome) = if session.outcome != Outcome::Open {
@@ -419,7 +434,8 @@ impl<'a> Tutor<'a> {
         } else if intent == Intent::WantsAnswer && attempts >= self.config.reveal_after {
             (Move::Explain, session.hint_level, Outcome::Told)
         } else {
-            let level = next_level(session, diagnosis.as_ref(), intent, &reached);
+            let progressed = reached.len() > known_before;
+            let level = next_level(session, diagnosis.as_ref(), intent, progressed);
             (Move::Guide { level }, level, Outcome::Open)
         };
 
@@ -476,7 +492,7 @@ fn next_level(
     session: &Session,
     diagnosis: Option<&Diagnosis>,
     intent: Intent,
-    reached: &[usize],
+    reached_more: bool,
 ) -> HintLevel {
     if session.turns.is_empty() {
         return HintLevel::Nudge;
@@ -487,7 +503,7 @@ fn next_level(
         (Some(now), Some(before)) => now > before,
         _ => false,
     };
-    let progressed = reached.len() > session.reached.len() || moved_on;
+    let progressed = reached_more || moved_on;
     if progressed && intent == Intent::Attempt {
         HintLevel::Nudge
     } else {
@@ -694,7 +710,7 @@ mod tests {
             levels,
             [HintLevel::Nudge, HintLevel::Focus, HintLevel::Example, HintLevel::Nudge]
         );
-        assert_eq!(s.reached, [0]);
+        assert_eq!(s.reached(), [0]);
     }
 
     #[test]
