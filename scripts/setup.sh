@@ -12,15 +12,28 @@ if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
   python_ok=true
 fi
 pkgs=()
-for pkg in cmake clang libclang-dev pkg-config python3 python3-pip python3-venv; do
+for pkg in cmake clang libclang-dev pkg-config python3 python3-pip python3-venv chromium fonts-dejavu-core; do
   if $python_ok && [[ $pkg == python3* ]]; then continue; fi
   dpkg -s "$pkg" >/dev/null 2>&1 || pkgs+=("$pkg")
 done
+# Node.js and npm run the browser test of the web page (tests/web); any node on PATH will do.
+if ! command -v node >/dev/null; then
+  pkgs+=(nodejs npm)
+elif ! command -v npm >/dev/null; then
+  pkgs+=(npm)
+fi
 if ((${#pkgs[@]})); then
   echo "setup: installing ${pkgs[*]}" >&2
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+# The browser test's one dependency, playwright-core, pinned by tests/web/package-lock.json
+# (it drives the Debian chromium installed above; it downloads no browser of its own).
+web_tests="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/web"
+if [[ ! -d $web_tests/node_modules/playwright-core ]]; then
+  echo "setup: installing the browser test's npm packages" >&2
+  (cd "$web_tests" && npm ci --no-audit --no-fund)
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust stable (https://rustup.rs)" >&2; exit 1; }

@@ -8,12 +8,10 @@
 //! start, so neither arm finds the other's prompts in the cache.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use hypatia_eval::percentile;
-use hypatia_llm::Backend;
 use hypatia_tutor::perturb::perturb_gsm8k;
 use hypatia_tutor::{ErrorKind, Reference, Session, Tutor, TutorConfig};
 use serde::Serialize;
@@ -111,7 +109,7 @@ pub fn run(args: TutorBenchArgs) -> Result<()> {
         }
     }
     anyhow::ensure!(!cases.is_empty(), "no usable GSM8K problems in {}", args.data.display());
-    let backend: Arc<dyn Backend> = Arc::new(args.engine.load()?);
+    let backend = args.engine.backend()?;
     let mut arms = Vec::new();
     for (prefill, grade) in [(false, 5u8), (true, 6u8)] {
         let tutor = Tutor::new(backend.as_ref(), TutorConfig { grade, ..TutorConfig::default() })?;

@@ -10,11 +10,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hypatia_llm::{models, EngineConfig, LlamaEngine, ModelStore, DEFAULT_MODEL};
+use std::sync::Arc;
+
+use hypatia_llm::{
+    models, Backend, EngineConfig, LlamaEngine, ModelStore, RemoteBackend, DEFAULT_MODEL,
+};
 use hypatia_solve::{Event, Problem};
 
 mod bench;
+mod bench_serve;
 mod bench_tutor;
+mod serve;
 mod tutor;
 
 #[derive(Parser)]
@@ -51,6 +57,8 @@ enum Command {
     /// Socratic tutoring: a session in the terminal, `tutor reply` for one turn per JSON
     /// line, `tutor progress` for a student's record.
     Tutor(tutor::TutorArgs),
+    /// The HTTP API (OpenAI-compatible, tutoring, solve) and the web page.
+    Serve(serve::ServeArgs),
     /// Benchmarks (results also written as JSON).
     Bench {
         #[command(subcommand)]
@@ -72,6 +80,9 @@ enum BenchCommand {
     Engine(bench::EngineBenchArgs),
     /// Tutor latency from turn 2 on, with and without prefilling while the student types.
     Tutor(bench_tutor::TutorBenchArgs),
+    /// Concurrent tutoring sessions against `hypatia serve`: lost or duplicated turns,
+    /// 429s, latency and the server's peak memory.
+    Serve(bench_serve::ServeBenchArgs),
 }
 
 /// Engine settings shared by every verb that runs a model.
@@ -93,6 +104,17 @@ pub struct EngineArgs {
     /// (few-shot examples, an earlier turn) reuses them; 0 turns the prefix cache off.
     #[arg(long, default_value_t = 4)]
     pub prefix_cache: u32,
+    /// Use an OpenAI-compatible server (vLLM, SGLang, another `hypatia serve`) instead of
+    /// the embedded engine, e.g. http://gpu-box:8000. `eval` shards its problems over
+    /// several (repeat the flag or separate with commas).
+    #[arg(long = "backend", value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// The model to ask the --backend server for (default: the first it lists).
+    #[arg(long)]
+    pub remote_model: Option<String>,
+    /// API key sent to the --backend server as a bearer token.
+    #[arg(long, env = "HYPATIA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 impl EngineArgs {
@@ -108,6 +130,31 @@ impl EngineArgs {
         };
         LlamaEngine::load(&self.model, &path, &config)
             .with_context(|| format!("loading model {}", self.model))
+    }
+
+    /// The embedded engine, or the remote server(s) named by `--backend`.
+    pub fn backends(&self) -> Result<Vec<Arc<dyn Backend>>> {
+        if self.backends.is_empty() {
+            return Ok(vec![Arc::new(self.load()?)]);
+        }
+        self.backends
+            .iter()
+            .map(|url| {
+                let remote =
+                    RemoteBackend::new(url, self.remote_model.clone(), self.api_key.clone())
+                        .with_context(|| format!("connecting to {url}"))?;
+                Ok(Arc::new(remote) as Arc<dyn Backend>)
+            })
+            .collect()
+    }
+
+    /// The one backend of a verb that does not shard.
+    pub fn backend(&self) -> Result<Arc<dyn Backend>> {
+        let mut all = self.backends()?;
+        if all.len() > 1 {
+            anyhow::bail!("only `eval` spreads its work over several --backend servers");
+        }
+        Ok(all.remove(0))
     }
 }
 
@@ -295,10 +342,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Solve(args) => solve(args),
         Command::Bench { command: BenchCommand::Engine(args) } => bench::engine(args),
         Command::Bench { command: BenchCommand::Tutor(args) } => bench_tutor::run(args),
+        Command::Bench { command: BenchCommand::Serve(args) } => bench_serve::run(args),
         Command::Exec { timeout, file } => exec(timeout, &file),
         Command::Grade(args) => grade(args),
         Command::Eval(args) => eval(args),
         Command::Tutor(args) => tutor::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 
@@ -343,7 +392,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             seed: *seed,
             config: hypatia_tutor::TutorConfig { grade: *grade, ..Default::default() },
         };
-        let backend: std::sync::Arc<dyn hypatia_llm::Backend> = std::sync::Arc::new(engine.load()?);
+        let backend = engine.backend()?;
         let bar = indicatif::ProgressBar::new(0);
         let summary =
             hypatia_eval::run_tutor_eval(backend, &options, &mut |phase, done, total| {
@@ -387,10 +436,11 @@ fn eval(args: EvalArgs) -> Result<()> {
     let mut engine_args = args.engine.clone();
     // Every problem in flight may hold all its samples' sequences at once.
     engine_args.parallel = engine_args.parallel.max(in_flight * samples_per_problem);
-    let engine = engine_args.load()?;
+    let backends = engine_args.backends()?;
+    let shards: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref() as &dyn Backend).collect();
     let mut bar = hypatia_eval::TerminalProgress::new();
     let summary =
-        hypatia_eval::run_eval(&engine, strategy.as_ref(), &opts, &mut |p| bar.update(p))?;
+        hypatia_eval::run_eval_sharded(&shards, strategy.as_ref(), &opts, &mut |p| bar.update(p))?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
@@ -405,7 +455,7 @@ fn judge(run: &Path, limit: Option<usize>, in_flight: u32, engine: &EngineArgs) 
     }
     let mut engine = engine.clone();
     engine.parallel = engine.parallel.max(in_flight);
-    let backend = engine.load()?;
+    let backend = engine.backend()?;
     let mut opts = hypatia_eval::JudgeOptions::new(run);
     opts.limit = limit;
     opts.parallel = in_flight.max(1) as usize;
@@ -498,11 +548,11 @@ fn solve(args: SolveArgs) -> Result<()> {
     if args.problem.trim().is_empty() {
         anyhow::bail!("the problem is empty; pass it in quotes: hypatia solve \"What is 2+3?\"");
     }
-    let engine = args.engine.load()?;
+    let engine = args.engine.backend()?;
     let problem = Problem::new(args.problem);
     let json = args.json;
     let mut stdout = std::io::stdout();
-    let solution = strategy.solve(&engine, &problem, &mut |event| {
+    let solution = strategy.solve(engine.as_ref(), &problem, &mut |event| {
         let Event::Text(text) = event;
         if !json {
             let _ = stdout.write_all(text.as_bytes());

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use hypatia_llm::Backend;
 use hypatia_sandbox::Limits;
 use hypatia_solve::{Executor, SandboxExecutor};
 use hypatia_tutor::batch::{reply, References, ReplyRequest};
@@ -130,7 +129,7 @@ fn batch(input: &std::path::Path, out: &std::path::Path, common: &CommonArgs) ->
         })?;
         requests.push(request);
     }
-    let backend: Arc<dyn Backend> = Arc::new(common.engine.load()?);
+    let backend = common.engine.backend()?;
     let tutor = Tutor::new(backend.as_ref(), common.config())?;
     let mut references = References::new(backend.clone(), executor());
     let file =
@@ -171,7 +170,7 @@ fn prompt_line(question: &str) -> Result<Option<String>> {
 
 fn interactive(args: TutorArgs) -> Result<()> {
     let store = args.common.store()?;
-    let backend: Arc<dyn Backend> = Arc::new(args.common.engine.load()?);
+    let backend = args.common.engine.backend()?;
     let tutor = Tutor::new(backend.as_ref(), args.common.config())?;
     let mut session = match &args.resume {
         Some(id) => store.load(id)?.with_context(|| format!("no saved session {id}"))?,

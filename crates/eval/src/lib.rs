@@ -54,7 +54,7 @@ pub use judge::{
 pub use progress::TerminalProgress;
 pub use report::{render as render_report, write_report, REPORT_FILE};
 pub use results::{read_results, ResultRecord, RESULTS_FILE};
-pub use runner::{run_eval, EvalOptions, Progress};
+pub use runner::{run_eval, run_eval_sharded, EvalOptions, Progress};
 pub use stats::{mcnemar_exact, median, percentile, wilson, Proportion};
 pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};
 pub use tutor::{

@@ -83,6 +83,29 @@ pub fn run_eval(
     opts: &EvalOptions,
     progress: &mut dyn FnMut(&Progress<'_>),
 ) -> anyhow::Result<Summary> {
+    run_eval_sharded(&[backend], strategy, opts, progress)
+}
+
+/// [`run_eval`] over several backends serving the same model (e.g. one vLLM server per
+/// GPU): worker `w` of the `opts.parallel` workers sends its problems to backend
+/// `w % backends.len()`, so each problem's calls stay on one server (and its prefix
+/// cache) while the servers share the problems.
+pub fn run_eval_sharded(
+    backends: &[&dyn Backend],
+    strategy: &dyn Strategy,
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> anyhow::Result<Summary> {
+    let Some(backend) = backends.first() else {
+        bail!("no backend to evaluate with");
+    };
+    if let Some(other) = backends.iter().find(|b| b.model_name() != backend.model_name()) {
+        bail!(
+            "the backends serve different models (`{}` and `{}`); a run measures one model",
+            backend.model_name(),
+            other.model_name()
+        );
+    }
     let dataset = Dataset::load(&opts.data)?;
     let items = dataset.select(opts.split, opts.limit, opts.seed)?;
     std::fs::create_dir_all(&opts.out)
@@ -128,7 +151,7 @@ pub fn run_eval(
         selected: items.len() as u64,
         skipped: dataset.skipped.clone(),
         wall_seconds: wall,
-        parallel: opts.parallel.max(1),
+        parallel: opts.parallel.max(backends.len()),
     };
     let summarize = |records: &HashMap<String, ResultRecord>, wall: f64| {
         let ours: Vec<&ResultRecord> = items.iter().filter_map(|i| records.get(&i.id)).collect();
@@ -144,8 +167,10 @@ pub fn run_eval(
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<ResultRecord>();
-        for _ in 0..opts.parallel.max(1).min(pending.len()) {
+        let workers = opts.parallel.max(backends.len()).min(pending.len());
+        for worker in 0..workers {
             let (tx, next, stop, pending, run) = (tx.clone(), &next, &stop, &pending, &run);
+            let backend = backends[worker % backends.len()];
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let Some(item) = pending.get(next.fetch_add(1, Ordering::Relaxed)) else {

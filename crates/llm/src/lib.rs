@@ -3,7 +3,7 @@
 //! Everything above this crate (strategies, the tutor, the benchmark harness, the server)
 //! asks a [`Backend`] for chat completions and never learns what runs the model. Three
 //! implementations exist: [`LlamaEngine`] embeds llama.cpp and runs a GGUF model on this
-//! machine, a remote backend talks to any OpenAI-compatible server (vLLM, SGLang), and
+//! machine, [`RemoteBackend`] talks to any OpenAI-compatible server (vLLM, SGLang), and
 //! [`ScriptedBackend`] replays canned text for unit tests. The key design choice is that
 //! the seam is *blocking and shareable*: a `Backend` is `Send + Sync`, any number of
 //! threads call it at once, and the embedded engine turns those concurrent calls into one
@@ -28,6 +28,7 @@ pub mod engine;
 pub mod models;
 mod prefix;
 pub mod raw;
+pub mod remote;
 pub mod scripted;
 pub mod text;
 
@@ -37,6 +38,7 @@ pub use backend::{
 };
 pub use engine::{EngineConfig, EngineInfo, LlamaEngine};
 pub use models::{ModelError, ModelSpec, ModelStore, DEFAULT_MODEL};
+pub use remote::RemoteBackend;
 pub use scripted::ScriptedBackend;
 
 /// Loads a model by registry name (pulling it on first use) or by path to a `.gguf` file.
