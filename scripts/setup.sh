@@ -12,7 +12,7 @@ if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
   python_ok=true
 fi
 pkgs=()
-for pkg in cmake clang libclang-dev pkg-config python3 python3-pip python3-venv chromium fonts-dejavu-core; do
+for pkg in curl cmake clang libclang-dev pkg-config python3 python3-pip python3-venv chromium fonts-dejavu-core; do
   if $python_ok && [[ $pkg == python3* ]]; then continue; fi
   dpkg -s "$pkg" >/dev/null 2>&1 || pkgs+=("$pkg")
 done

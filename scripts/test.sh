@@ -18,4 +18,9 @@ step "pull the test model"
 "$CARGO_TARGET_DIR/release/hypatia" model pull smollm2-135m
 step "tests"
 cargo test --release --workspace
+step "browser test: the web page in headless Chromium (screenshots in test-artifacts/web)"
+bash scripts/e2e.sh test-artifacts/web
+step "load test: 50 concurrent tutoring sessions on loopback, overload answered with 429"
+"$CARGO_TARGET_DIR/release/hypatia" bench serve --model smollm2-135m --sessions 50 --turns 2 \
+  --max-in-flight 8 --out test-artifacts/serve-load.json
 step "done"

@@ -95,8 +95,12 @@ struct Report {
     refused_429: usize,
     max_retry_after_seconds: u64,
     connection_retries: usize,
+    /// What a student waited per turn, from sending to the reply, 429 waits included.
     turn_seconds_median: f64,
     turn_seconds_p95: f64,
+    /// The server's own time per turn, once admitted.
+    served_seconds_median: f64,
+    served_seconds_p95: f64,
     wall_seconds: f64,
     turns_per_minute: f64,
     server_peak_rss_mib: Option<f64>,
@@ -192,7 +196,7 @@ async fn load(args: &ServeBenchArgs, url: &str, pid: Option<u32>) -> Result<Repo
         let turns = args.turns;
         tasks.push(tokio::spawn(async move { student(&client, &url, s, turns, &counters).await }));
     }
-    let mut latencies = Vec::new();
+    let (mut latencies, mut served) = (Vec::new(), Vec::new());
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     let mut sessions = Vec::new();
     for task in tasks {
@@ -220,12 +224,15 @@ async fn load(args: &ServeBenchArgs, url: &str, pid: Option<u32>) -> Result<Repo
             .and_then(|n| n.parse().ok())
             .with_context(|| format!("session {id} has no load-N student"))?;
         let sent: Vec<String> = (0..args.turns).map(|t| message(session_index, t)).collect();
+        served.extend(
+            view["turns"].as_array().into_iter().flatten().filter_map(|t| t["seconds"].as_f64()),
+        );
         recorded += said.len();
         lost += sent.iter().filter(|m| !said.contains(m)).count();
         duplicated += said.len().saturating_sub(sent.len());
         out_of_order += usize::from(said.len() == sent.len() && said != sent);
     }
-    let median = percentile(&latencies, 50.0);
+    let median = percentile(&latencies, 0.5);
     Ok(Report {
         model: args.model.clone(),
         sessions: args.sessions,
@@ -242,7 +249,9 @@ async fn load(args: &ServeBenchArgs, url: &str, pid: Option<u32>) -> Result<Repo
         max_retry_after_seconds: counters.max_retry_after.load(Ordering::Relaxed),
         connection_retries: counters.retried_errors.load(Ordering::Relaxed),
         turn_seconds_median: median,
-        turn_seconds_p95: percentile(&latencies, 95.0),
+        turn_seconds_p95: percentile(&latencies, 0.95),
+        served_seconds_median: percentile(&served, 0.5),
+        served_seconds_p95: percentile(&served, 0.95),
         wall_seconds: wall,
         turns_per_minute: latencies.len() as f64 / wall * 60.0,
         server_peak_rss_mib: pid.and_then(peak_rss_mib),

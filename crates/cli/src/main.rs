@@ -322,11 +322,19 @@ impl StrategyArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HYPATIA_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // A server logs its requests by default; other verbs only their errors.
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "error" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HYPATIA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // HYPATIA_LOG_FORMAT=json: one JSON object per event, for log collectors.
+    if std::env::var("HYPATIA_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

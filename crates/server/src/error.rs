@@ -61,8 +61,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+        match &self {
+            ApiError::Internal(_) => tracing::error!(error = %self, "request failed"),
+            _ => tracing::debug!(error = %self, status = status.as_u16(), "request refused"),
         }
         let body = serde_json::json!({"error": {"message": self.to_string(), "type": self.kind()}});
         let mut response = (status, axum::Json(body)).into_response();

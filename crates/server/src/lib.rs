@@ -39,7 +39,8 @@ use hypatia_llm::Backend;
 use hypatia_solve::{Executor, SandboxExecutor};
 use hypatia_tutor::{Store, TutorConfig};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 mod error;
 mod limits;
@@ -157,7 +158,13 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback(web::asset)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(TraceLayer::new_for_http());
+        .layer(
+            // One span per request with method, path and status at INFO: the access log.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        );
     if !state.config.cors_origins.is_empty() {
         let origins = state.config.cors_origins.iter().filter_map(|o| o.parse().ok());
         let cors = CorsLayer::new()
