@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Quick start: install what is needed, build, fetch the default model, solve a problem.
+# Quick start: install what is needed, build, fetch the default model, and start the server.
+# It prints the URL of the web page (http://127.0.0.1:8080/ unless --addr says otherwise);
+# extra arguments go to `hypatia serve`, e.g. --model qwen2.5-coder-0.5b.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 cargo build --release -p hypatia-cli
 "$CARGO_TARGET_DIR/release/hypatia" model pull
-"$CARGO_TARGET_DIR/release/hypatia" solve --strategy cot \
-  "A pen costs 3 dollars and a notebook 4 times as much. What do 2 pens and 3 notebooks cost?"
+exec "$CARGO_TARGET_DIR/release/hypatia" serve "$@"

@@ -3,7 +3,7 @@
 # real llama.cpp engine on the small smollm2-135m model and the real Python sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 source scripts/env.sh
 start=$(date +%s)
 step() { echo "== $* ($(( $(date +%s) - start )) s)"; }

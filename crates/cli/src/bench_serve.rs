@@ -161,6 +161,11 @@ fn spawn_server(args: &ServeBenchArgs, dir: &std::path::Path) -> Result<(Child, 
         .args(["--rate", "1000000"])
         .arg("--db")
         .arg(dir.join("tutor.db"))
+        // Thousands of 429s would drown the report in access-log lines.
+        .env(
+            "HYPATIA_LOG",
+            std::env::var("HYPATIA_LOG").unwrap_or_else(|_| "warn,tower_http=error".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
