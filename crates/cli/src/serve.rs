@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Model-running requests at once; more are answered 429 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
+    /// Most samples (`n`) one chat completion may ask for.
+    #[arg(long, default_value_t = 16)]
+    max_samples: u32,
     /// SQLite file of sessions and progress (default: $HYPATIA_HOME/tutor.db).
     #[arg(long)]
     db: Option<PathBuf>,
@@ -52,6 +55,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_body_bytes: args.max_body,
         rate_per_minute: args.rate,
         max_in_flight: args.max_in_flight,
+        max_samples: args.max_samples,
         tutor: TutorConfig {
             grade: args.grade,
             reveal_after: args.reveal_after,

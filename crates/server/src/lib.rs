@@ -66,6 +66,8 @@ pub struct ServerConfig {
     pub rate_per_minute: u32,
     /// Model-running requests admitted at once; the rest are answered `429`.
     pub max_in_flight: usize,
+    /// Most samples (`n`) one chat completion may ask for.
+    pub max_samples: u32,
     /// Tutoring defaults; a session's own grade overrides `grade`.
     pub tutor: TutorConfig,
 }
@@ -79,6 +81,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             rate_per_minute: 600,
             max_in_flight: 64,
+            max_samples: 16,
             tutor: TutorConfig::default(),
         }
     }
@@ -93,8 +96,9 @@ impl ServerConfig {
                 self.addr
             );
         }
-        if self.max_body_bytes == 0 || self.rate_per_minute == 0 || self.max_in_flight == 0 {
-            anyhow::bail!("max body, rate and max in flight must each be at least 1");
+        let limits = [self.max_body_bytes, self.rate_per_minute as usize, self.max_in_flight];
+        if limits.contains(&0) || self.max_samples == 0 {
+            anyhow::bail!("max body, rate, max in flight and max samples must each be at least 1");
         }
         self.tutor.validate()?;
         Ok(())

@@ -17,8 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::error::Json;
 use crate::{ApiError, AppState};
 
-/// Samples per request and tokens per sample this server will take on.
-const MAX_N: u32 = 16;
+/// Tokens per sample this server will take on.
 const MAX_TOKENS: u32 = 8192;
 const DEFAULT_MAX_TOKENS: u32 = 1024;
 
@@ -83,7 +82,7 @@ struct StreamOptions {
 
 impl ChatCompletionRequest {
     /// The backend request, or why this one cannot be served.
-    fn to_request(&self) -> Result<Request, ApiError> {
+    fn to_request(&self, max_samples: u32) -> Result<Request, ApiError> {
         let bad = |why: String| Err(ApiError::BadRequest(why));
         let mut messages = Vec::with_capacity(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
@@ -115,8 +114,8 @@ impl ChatCompletionRequest {
             return bad("messages must not be empty".into());
         }
         let n = self.n.unwrap_or(1);
-        if n > MAX_N {
-            return bad(format!("n must be at most {MAX_N}"));
+        if n > max_samples {
+            return bad(format!("n must be at most {max_samples}"));
         }
         let max_tokens =
             self.max_completion_tokens.or(self.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
@@ -156,7 +155,7 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     Json(body): Json<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let request = body.to_request()?;
+    let request = body.to_request(state.config.max_samples)?;
     let backend = state.backend()?;
     let permit = state.admission.admit()?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
@@ -282,7 +281,7 @@ mod tests {
     use super::*;
 
     fn parse(body: Value) -> Result<Request, ApiError> {
-        serde_json::from_value::<ChatCompletionRequest>(body).unwrap().to_request()
+        serde_json::from_value::<ChatCompletionRequest>(body).unwrap().to_request(16)
     }
 
     #[test]

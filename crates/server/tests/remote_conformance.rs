@@ -60,3 +60,46 @@ fn remote_and_embedded_give_the_same_greedy_text() {
     assert_eq!(through_server.text(), direct.text());
     assert_eq!(through_server.prompt_tokens, direct.prompt_tokens);
 }
+
+/// A server that refuses `n > 1` (as some do): the remote backend learns it from the
+/// refusal and draws the samples one request each, seeded `seed + i`. (Not compared with
+/// the native samples token for token: the concurrent single requests are batched
+/// differently, and sampled text drifts once the logits differ in the last bits.)
+#[test]
+fn samples_are_emulated_where_a_server_refuses_n() {
+    static SINGLE: OnceLock<(Server, RemoteBackend)> = OnceLock::new();
+    let (engine, _turn) = support::engine();
+    let (_, remote) = SINGLE.get_or_init(|| {
+        let config = ServerConfig { max_samples: 1, ..ServerConfig::default() };
+        let server = Server::start(config, engine.clone());
+        let remote = RemoteBackend::new(&server.url, None, None).expect("connect");
+        (server, remote)
+    });
+    let params =
+        SamplingParams { n: 4, temperature: 1.0, seed: 7, max_tokens: 24, ..Default::default() };
+    let request = conformance::ask("Tell me a short fact about numbers.", params);
+    let mut streamed = vec![String::new(); 4];
+    let r = remote
+        .generate_streaming(&request, &mut |d| {
+            streamed[d.index as usize].push_str(d.text);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    let indices: Vec<u32> = r.choices.iter().map(|c| c.index).collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    for c in &r.choices {
+        assert_eq!(streamed[c.index as usize], c.text, "deltas reach the right choice");
+    }
+    let mut texts: Vec<&str> = r.choices.iter().map(|c| c.text.as_str()).collect();
+    texts.sort();
+    texts.dedup();
+    assert!(texts.len() >= 2, "samples with different seeds differ: {:?}", r.choices);
+    let single = engine
+        .generate(&conformance::ask(
+            "Tell me a short fact about numbers.",
+            SamplingParams::greedy(1),
+        ))
+        .unwrap();
+    assert_eq!(r.prompt_tokens, single.prompt_tokens, "the prompt is counted once");
+    assert_eq!(r.completion_tokens, r.choices.iter().map(|c| c.completion_tokens).sum::<u32>());
+}
