@@ -20,7 +20,9 @@ use hypatia_solve::{Event, Problem};
 mod bench;
 mod bench_serve;
 mod bench_tutor;
+mod data;
 mod serve;
+mod train;
 mod tutor;
 
 #[derive(Parser)]
@@ -59,6 +61,22 @@ enum Command {
     Tutor(tutor::TutorArgs),
     /// The HTTP API (OpenAI-compatible, tutoring, solve) and the web page.
     Serve(serve::ServeArgs),
+    /// Train LoRA adapters: `train sft` on chat examples (CPU).
+    Train {
+        #[command(subcommand)]
+        command: train::TrainCommand,
+    },
+    /// Convert LoRA adapters between GGUF (for --adapter) and PEFT safetensors.
+    Adapter {
+        #[command(subcommand)]
+        command: train::AdapterCommand,
+    },
+    /// Training data: `data gen` samples verified solutions of the training split as
+    /// chat-format JSON Lines for SFT.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
     /// Benchmarks (results also written as JSON).
     Bench {
         #[command(subcommand)]
@@ -104,6 +122,13 @@ pub struct EngineArgs {
     /// (few-shot examples, an earlier turn) reuses them; 0 turns the prefix cache off.
     #[arg(long, default_value_t = 4)]
     pub prefix_cache: u32,
+    /// A LoRA adapter in GGUF (from `hypatia train` or llama.cpp's converter) applied to
+    /// the model; results name the model `MODEL+ADAPTER`.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// How strongly the adapter applies (1 = as trained).
+    #[arg(long, default_value_t = 1.0)]
+    pub adapter_scale: f32,
     /// Use an OpenAI-compatible server (vLLM, SGLang, another `hypatia serve`) instead of
     /// the embedded engine, e.g. http://gpu-box:8000. `eval` shards its problems over
     /// several (repeat the flag or separate with commas).
@@ -126,9 +151,21 @@ impl EngineArgs {
             n_seq_max: self.parallel,
             n_threads: self.threads,
             prefix_cache_seqs: self.prefix_cache,
+            adapter: self.adapter.clone(),
+            adapter_scale: self.adapter_scale,
             ..EngineConfig::default()
         };
-        LlamaEngine::load(&self.model, &path, &config)
+        // A run with an adapter is a different model: its results must not mix with the
+        // base model's (eval refuses to resume into another model's results).
+        let name = match &self.adapter {
+            Some(file) => format!(
+                "{}+{}",
+                self.model,
+                file.file_stem().map_or("adapter".into(), |s| s.to_string_lossy())
+            ),
+            None => self.model.clone(),
+        };
+        LlamaEngine::load(&name, &path, &config)
             .with_context(|| format!("loading model {}", self.model))
     }
 
@@ -136,6 +173,11 @@ impl EngineArgs {
     pub fn backends(&self) -> Result<Vec<Arc<dyn Backend>>> {
         if self.backends.is_empty() {
             return Ok(vec![Arc::new(self.load()?)]);
+        }
+        if self.adapter.is_some() {
+            anyhow::bail!(
+                "--adapter applies to the embedded engine; load it on the --backend server"
+            );
         }
         self.backends
             .iter()
@@ -356,6 +398,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval(args),
         Command::Tutor(args) => tutor::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Data { command } => data::run(command),
+        Command::Train { command } => train::run(command),
+        Command::Adapter { command } => train::adapter(command),
     }
 }
 

@@ -89,7 +89,7 @@ enum TutorCommand {
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
-        common: CommonArgs,
+        common: Box<CommonArgs>,
     },
     /// A student's progress per skill.
     Progress {

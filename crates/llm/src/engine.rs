@@ -25,12 +25,13 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::backend::{
-    Backend, CancelToken, Choice, Delta, FinishReason, LlmError, Request, Response, SamplingParams,
+    Backend, CancelToken, ChatMessage, Choice, Delta, FinishReason, LlmError, Request, Response,
+    SamplingParams,
 };
 use crate::prefix::{PrefixCache, Store};
 use crate::text::TextAssembler;
@@ -56,6 +57,10 @@ pub struct EngineConfig {
     /// request needs the room, so this bounds the attention cost of cached cells, not
     /// the requests.
     pub prefix_cache_tokens: u32,
+    /// A LoRA adapter in GGUF (`general.type = adapter`) applied to every request, and
+    /// its scale. Adapters are per context, so an engine runs one adapter or none.
+    pub adapter: Option<std::path::PathBuf>,
+    pub adapter_scale: f32,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +73,8 @@ impl Default for EngineConfig {
             n_gpu_layers: 999,
             prefix_cache_seqs: 4,
             prefix_cache_tokens: 3072,
+            adapter: None,
+            adapter_scale: 1.0,
         }
     }
 }
@@ -132,8 +139,25 @@ impl LlamaEngine {
         }
         let backend = llama_backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(config.n_gpu_layers);
-        let model = LlamaModel::load_from_file(backend, path, &params)
+        let mut model = LlamaModel::load_from_file(backend, path, &params)
             .map_err(|e| LlmError::Engine(format!("cannot load {}: {e}", path.display())))?;
+        let adapter = match &config.adapter {
+            Some(file) if !file.is_file() => {
+                return Err(LlmError::Engine(format!("adapter {} does not exist", file.display())))
+            }
+            Some(file) => Some((
+                model.lora_adapter_init(file).map_err(|e| {
+                    LlmError::Engine(format!(
+                        "cannot load adapter {} for {}: {e} (is it a GGUF LoRA adapter made \
+                         for this model?)",
+                        file.display(),
+                        path.display()
+                    ))
+                })?,
+                config.adapter_scale,
+            )),
+            None => None,
+        };
         let model = Arc::new(model);
         let template = model
             .chat_template(None)
@@ -152,7 +176,7 @@ impl LlamaEngine {
         let thread_model = Arc::clone(&model);
         let thread = std::thread::Builder::new()
             .name("hypatia-engine".into())
-            .spawn(move || engine_thread(backend, &thread_model, info, jobs_rx, ready_tx))
+            .spawn(move || engine_thread(backend, &thread_model, adapter, info, jobs_rx, ready_tx))
             .map_err(|e| LlmError::Engine(format!("cannot start engine thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -178,20 +202,28 @@ impl LlamaEngine {
     /// The prompt text the model sees for a request: the GGUF's chat template applied to
     /// the messages, then the forced assistant prefix if any.
     pub fn render_prompt(&self, request: &Request) -> Result<String, LlmError> {
-        let messages = request
-            .messages
-            .iter()
-            .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LlmError::InvalidRequest(format!("message: {e}")))?;
-        let mut prompt = self
-            .model
-            .apply_chat_template(&self.template, &messages, true)
-            .map_err(|e| LlmError::Engine(format!("chat template: {e}")))?;
+        let mut prompt = self.render_chat(&request.messages, true)?;
         if let Some(prefix) = &request.assistant_prefix {
             prompt.push_str(prefix);
         }
         Ok(prompt)
+    }
+
+    /// The GGUF's chat template applied to `messages`; with `add_generation_prompt` it ends
+    /// where the assistant's reply begins (what training masks the loss from).
+    pub fn render_chat(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, LlmError> {
+        let messages = messages
+            .iter()
+            .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LlmError::InvalidRequest(format!("message: {e}")))?;
+        self.model
+            .apply_chat_template(&self.template, &messages, add_generation_prompt)
+            .map_err(|e| LlmError::Engine(format!("chat template: {e}")))
     }
 
     /// Tokenizes text the way prompts are tokenized (special tokens parsed).
@@ -347,6 +379,7 @@ fn make_sampler(model: &LlamaModel, params: &SamplingParams, index: u32) -> Llam
 fn engine_thread(
     backend: &LlamaBackend,
     model: &LlamaModel,
+    mut adapter: Option<(LlamaLoraAdapter, f32)>,
     info: EngineInfo,
     jobs: Receiver<Job>,
     ready: Sender<Result<(), String>>,
@@ -360,13 +393,20 @@ fn engine_thread(
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
         .with_kv_unified(true);
-    let ctx = match model.new_context(backend, params) {
+    let mut ctx = match model.new_context(backend, params) {
         Ok(ctx) => ctx,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot create context: {e}")));
             return;
         }
     };
+    // The adapter lives in this frame, as long as the context that uses it.
+    if let Some((adapter, scale)) = adapter.as_mut() {
+        if let Err(e) = ctx.lora_adapter_set(adapter, *scale) {
+            let _ = ready.send(Err(format!("cannot apply the adapter: {e}")));
+            return;
+        }
+    }
     let _ = ready.send(Ok(()));
     Scheduler::new(model, ctx, info).run(jobs);
 }
