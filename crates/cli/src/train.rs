@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hypatia_llm::{EngineConfig, LlamaEngine, ModelStore};
 use hypatia_train::adapter::{LoraAdapter, Target};
+use hypatia_train::grpo::{GrpoConfig, GrpoTrainer, Task};
 use hypatia_train::sft::{read_examples, CandleTrainer, SftConfig, Trainer};
 
 #[derive(Subcommand)]
@@ -14,6 +15,62 @@ pub enum TrainCommand {
     /// Supervised fine-tuning of a LoRA adapter on chat JSON Lines (`hypatia data gen`'s
     /// train.jsonl), on the CPU; writes a GGUF adapter for `--adapter`.
     Sft(SftArgs),
+    /// GRPO with verifiable rewards: groups of rollouts from the engine running the
+    /// adapter, rewarded by the checker and the sandbox; writes a GGUF adapter.
+    Grpo(GrpoArgs),
+}
+
+#[derive(Args)]
+pub struct GrpoArgs {
+    /// Problems with gold answers (any format `eval` reads); only the training split is used.
+    #[arg(long)]
+    data: PathBuf,
+    /// `train` (GSM8K and MATH files) or `all` (files without splits).
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Use a seeded sample of N problems.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value = "qwen2.5-coder-0.5b")]
+    model: String,
+    /// Start from this adapter (e.g. the SFT one); default: a fresh adapter.
+    #[arg(long)]
+    start: Option<PathBuf>,
+    /// The adapter to write (GGUF); the per-step history goes next to it (.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Strategy whose rollouts are rewarded (cot, pot, code-feedback, tools).
+    #[arg(long, default_value = "cot")]
+    strategy: String,
+    /// Rollouts per problem (K >= 4).
+    #[arg(long, default_value_t = 4)]
+    group: usize,
+    #[arg(long, default_value_t = 2)]
+    prompts_per_step: usize,
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value_t = 2)]
+    inner_epochs: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.2)]
+    clip: f64,
+    #[arg(long, default_value_t = 0.04)]
+    kl_beta: f64,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Tokens per rollout.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: u32,
+    /// Rank, alpha and targets of a fresh adapter (ignored with --start).
+    #[arg(long, default_value_t = 16)]
+    rank: usize,
+    #[arg(long, default_value_t = 32.0)]
+    alpha: f32,
+    #[arg(long, default_value = "all")]
+    targets: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -81,6 +138,7 @@ pub enum AdapterCommand {
 pub fn run(command: TrainCommand) -> Result<()> {
     match command {
         TrainCommand::Sft(args) => sft(args),
+        TrainCommand::Grpo(args) => grpo(args),
     }
 }
 
@@ -152,6 +210,94 @@ fn sft(args: SftArgs) -> Result<()> {
         "last_loss": report.steps.last().map(|s| s.loss),
         "seconds": report.seconds,
         "device": "cpu (candle)",
+    });
+    let report_path = args.out.with_extension("json");
+    std::fs::write(&report_path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+fn grpo(args: GrpoArgs) -> Result<()> {
+    let split: hypatia_eval::Split =
+        args.split.parse().map_err(|e| anyhow::anyhow!("--split: {e}"))?;
+    if split == hypatia_eval::Split::Dev {
+        anyhow::bail!(
+            "training on the dev split is not allowed: it is what the gain is measured on"
+        );
+    }
+    let dataset = hypatia_eval::Dataset::load(&args.data)
+        .with_context(|| format!("reading {}", args.data.display()))?;
+    if split == hypatia_eval::Split::All && dataset.format.has_splits() {
+        anyhow::bail!("{} has a dev split: use --split train", args.data.display());
+    }
+    let tasks: Vec<Task> = dataset
+        .select(split, args.limit, args.seed)?
+        .into_iter()
+        .map(|item| Task { question: item.question, gold: item.gold })
+        .collect();
+    let targets = Target::parse_list(&args.targets)?;
+    let config = GrpoConfig {
+        strategy: args.strategy.clone(),
+        group: args.group,
+        prompts_per_step: args.prompts_per_step,
+        steps: args.steps,
+        inner_epochs: args.inner_epochs,
+        clip: args.clip,
+        kl_beta: args.kl_beta,
+        lr: args.lr,
+        temperature: args.temperature,
+        max_tokens: args.max_tokens,
+        rank: args.rank,
+        alpha: args.alpha,
+        targets: targets.clone(),
+        seed: args.seed,
+        ..GrpoConfig::default()
+    };
+    config.validate()?;
+    let base = ModelStore::default().ensure(&args.model)?;
+    let start = match &args.start {
+        Some(file) => LoraAdapter::load_gguf(file)?,
+        None => LoraAdapter::init(&base, &targets, args.rank, args.alpha, args.seed)?,
+    };
+    let work = std::env::temp_dir().join(format!("hypatia-grpo-{}", std::process::id()));
+    let trainer = GrpoTrainer {
+        base_gguf: base,
+        model_name: args.model.clone(),
+        work_dir: work.clone(),
+        engine: EngineConfig { n_ctx: 8192, prefix_cache_seqs: 0, ..EngineConfig::default() },
+    };
+    eprintln!(
+        "{} problems, {} steps of {} × {} rollouts",
+        tasks.len(),
+        args.steps,
+        args.prompts_per_step,
+        args.group
+    );
+    let result = trainer.run(&tasks, start, &config, &mut |s| {
+        eprintln!(
+            "step {:>3}  reward {:.3}  accuracy {:.2}  groups used {}  loss {}  kl {}  ({:.0} s)",
+            s.step,
+            s.reward,
+            s.accuracy,
+            s.groups_used,
+            s.loss.map_or("-".into(), |l| format!("{l:.4}")),
+            s.kl.map_or("-".into(), |k| format!("{k:.5}")),
+            s.seconds
+        );
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    let (adapter, history) = result?;
+    adapter.save_gguf(&args.out)?;
+    let summary = serde_json::json!({
+        "model": args.model,
+        "data": args.data,
+        "adapter": args.out,
+        "start": args.start,
+        "config": config,
+        "problems": tasks.len(),
+        "steps": history,
+        "device": "cpu (candle; rollouts by the llama.cpp engine)",
     });
     let report_path = args.out.with_extension("json");
     std::fs::write(&report_path, serde_json::to_string_pretty(&summary)?)

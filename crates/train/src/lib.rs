@@ -8,5 +8,6 @@
 
 pub mod adapter;
 pub mod datagen;
+pub mod grpo;
 pub mod model;
 pub mod sft;

@@ -71,6 +71,11 @@ impl LoraVars {
         Ok(Self { scale: adapter.scale() as f64, vars })
     }
 
+    /// No adapter at all: the base model, as GRPO's reference policy.
+    pub fn none() -> Self {
+        Self { scale: 0.0, vars: BTreeMap::new() }
+    }
+
     pub fn all(&self) -> Vec<Var> {
         self.vars.values().flat_map(|(a, b)| [a.clone(), b.clone()]).collect()
     }
@@ -224,6 +229,29 @@ impl BaseModel {
             &logits,
             &Tensor::new(targets.as_slice(), &Device::Cpu)?,
         )?)
+    }
+
+    /// Log-probability of each trained token given what precedes it (`N`, one per
+    /// position `p` with `trained[p + 1]`).
+    pub fn token_logprobs(
+        &self,
+        tokens: &[u32],
+        trained: &[bool],
+        lora: &LoraVars,
+    ) -> Result<Tensor> {
+        let positions: Vec<u32> = (0..tokens.len().saturating_sub(1))
+            .filter(|&p| trained[p + 1])
+            .map(|p| p as u32)
+            .collect();
+        if positions.is_empty() {
+            bail!("a sequence has no trained tokens");
+        }
+        let targets: Vec<u32> = positions.iter().map(|&p| tokens[p as usize + 1]).collect();
+        let hidden = self.hidden(tokens, lora)?;
+        let rows = hidden.index_select(&Tensor::new(positions.as_slice(), &Device::Cpu)?, 0)?;
+        let logprobs = candle_nn::ops::log_softmax(&self.logits(&rows)?, D::Minus1)?;
+        let targets = Tensor::new(targets.as_slice(), &Device::Cpu)?.unsqueeze(1)?;
+        Ok(logprobs.gather(&targets, 1)?.squeeze(1)?)
     }
 
     fn rope_tables(&self, t: usize) -> Result<(Tensor, Tensor)> {

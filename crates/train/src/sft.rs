@@ -120,13 +120,13 @@ pub struct CandleTrainer {
 }
 
 /// An example as token ids, with which of them are learned.
-struct Tokenized {
-    tokens: Vec<u32>,
-    trained: Vec<bool>,
+pub(crate) struct Tokenized {
+    pub tokens: Vec<u32>,
+    pub trained: Vec<bool>,
 }
 
 impl CandleTrainer {
-    fn tokenize(&self, example: &ChatExample, max_tokens: usize) -> Result<Tokenized> {
+    pub(crate) fn tokenize(&self, example: &ChatExample, max_tokens: usize) -> Result<Tokenized> {
         let (reply, context) = example.messages.split_last().context("empty chat")?;
         let prompt = self.tokenizer.render_chat(context, true)?;
         let full = self.tokenizer.render_chat(&example.messages, false)?;
@@ -207,7 +207,7 @@ impl Trainer for CandleTrainer {
 }
 
 /// Fisher–Yates with a seeded SplitMix64: a reproducible example order per epoch.
-fn shuffle(order: &mut [usize], seed: u64) {
+pub(crate) fn shuffle(order: &mut [usize], seed: u64) {
     let mut state = seed;
     for i in (1..order.len()).rev() {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
