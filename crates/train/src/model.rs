@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file;
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{Device, Tensor, Var, D};
 
 use crate::adapter::{LoraAdapter, LoraPair};
 
@@ -180,7 +180,6 @@ impl BaseModel {
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         let mut x = self.embed.index_select(&ids, 0)?;
         let (cos, sin) = self.rope_tables(t)?;
-        let mask = causal_mask(t)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let name = |n: &str| format!("blk.{i}.{n}.weight");
             let h = rms_norm(&x, &layer.attn_norm, self.eps)?;
@@ -194,8 +193,10 @@ impl BaseModel {
             let k = self.rotate(&heads(k, self.n_kv_head)?, &cos, &sin)?;
             let v = heads(v, self.n_kv_head)?;
             let (k, v) = (self.repeat_kv(k)?, self.repeat_kv(v)?);
-            let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
-            let weights = candle_nn::ops::softmax(&scores.broadcast_add(&mask)?, D::Minus1)?;
+            // Scaling q (T × d) instead of the scores (T × T) keeps one fewer T × T tensor
+            // alive for the backward pass; so does the fused masked softmax.
+            let q = (q * (1.0 / (self.head_dim as f64).sqrt()))?;
+            let weights = q.matmul(&k.t()?)?.apply_op1(CausalSoftmax)?;
             let attended = weights.matmul(&v)?.transpose(0, 1)?.reshape((t, ()))?;
             x = (x + linear(&attended, &layer.o, None, lora, &name("attn_output"))?)?;
             let h = rms_norm(&x, &layer.ffn_norm, self.eps)?;
@@ -208,7 +209,7 @@ impl BaseModel {
 
     /// Logits of the rows of `hidden` (`N × vocab`).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(hidden.matmul(&self.output.t()?)?)
+        Ok(hidden.apply_op1(FrozenLinear(self.output.clone()))?)
     }
 
     /// Mean cross-entropy of predicting `tokens[p + 1]` at every position `p` whose next
@@ -312,7 +313,7 @@ fn linear(
     lora: &LoraVars,
     name: &str,
 ) -> Result<Tensor> {
-    let mut y = x.matmul(&weight.t()?)?;
+    let mut y = x.apply_op1(FrozenLinear(weight.clone()))?;
     if let Some(b) = bias {
         y = y.broadcast_add(b)?;
     }
@@ -323,10 +324,123 @@ fn linear(
     Ok(y)
 }
 
-/// `0` where a position may attend, `-inf` above the diagonal.
-fn causal_mask(t: usize) -> Result<Tensor> {
-    let values: Vec<f32> = (0..t)
-        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
-    Ok(Tensor::from_vec(values, (t, t), &Device::Cpu)?.to_dtype(DType::F32)?)
+/// `x·Wᵀ` for a frozen `W`. candle's own matmul backward also computes the gradient of
+/// `W` — as much work as the forward pass, and a weight-sized tensor per projection kept
+/// until the step ends — although nothing trains `W`. This op's backward gives only the
+/// input's gradient, `g·W`.
+struct FrozenLinear(Tensor);
+
+impl candle_core::CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(values) = storage else {
+            candle_core::bail!("frozen linear needs f32 input");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("frozen linear needs a contiguous input");
+        };
+        let x = Tensor::from_slice(&values[start..end], layout.dims(), &Device::Cpu)?;
+        let y = x.matmul(&self.0.t()?)?;
+        let shape = y.shape().clone();
+        Ok((candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.matmul(&self.0)?))
+    }
+}
+
+/// Softmax over the last dimension of attention scores (`… × T × T`) with the causal mask
+/// applied inside: row `i` attends to columns `0..=i`. One op with its own backward
+/// (`dx = y·(g − Σ g·y)`) instead of the five that make up a composed, masked softmax,
+/// each of which would keep a `T × T` tensor per head and layer until the backward pass.
+struct CausalSoftmax;
+
+impl candle_core::CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "causal-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(values) = storage else {
+            candle_core::bail!("causal softmax needs f32 scores");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("causal softmax needs contiguous scores");
+        };
+        let dims = layout.dims();
+        let t = dims[dims.len() - 1];
+        if dims.len() < 2 || dims[dims.len() - 2] != t {
+            candle_core::bail!("causal softmax needs square score matrices, got {dims:?}");
+        }
+        let mut out = vec![0f32; end - start];
+        for (r, (row, dst)) in values[start..end].chunks(t).zip(out.chunks_mut(t)).enumerate() {
+            let seen = &row[..=(r % t)];
+            let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for (d, &x) in dst.iter_mut().zip(seen) {
+                *d = (x - max).exp();
+                sum += *d;
+            }
+            dst[..seen.len()].iter_mut().for_each(|d| *d /= sum);
+        }
+        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _scores: &Tensor,
+        probs: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let weighted = (grad * probs)?.sum_keepdim(D::Minus1)?;
+        Ok(Some(probs.mul(&grad.broadcast_sub(&weighted)?)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fused_causal_softmax_matches_the_composed_one_and_its_gradient() {
+        let scores =
+            Var::new(&[[[0.3f32, -1.0, 2.0], [1.5, 0.2, -0.7], [0.0, 0.9, 0.4]]], &Device::Cpu)
+                .unwrap();
+        let mask = Tensor::new(
+            &[
+                [0f32, f32::NEG_INFINITY, f32::NEG_INFINITY],
+                [0.0, 0.0, f32::NEG_INFINITY],
+                [0.0, 0.0, 0.0],
+            ],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let weights =
+            Tensor::new(&[[[1f32, 2.0, 3.0], [-1.0, 0.5, 2.0], [0.3, -0.2, 1.0]]], &Device::Cpu)
+                .unwrap();
+        let fused = scores.as_tensor().apply_op1(CausalSoftmax).unwrap();
+        let composed =
+            candle_nn::ops::softmax(&scores.as_tensor().broadcast_add(&mask).unwrap(), D::Minus1)
+                .unwrap();
+        let close = |a: &Tensor, b: &Tensor| {
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(d < 1e-6, "{a} vs {b}");
+        };
+        close(&fused, &composed);
+        let g1 = (fused * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (composed * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+        close(g1.get(scores.as_tensor()).unwrap(), g2.get(scores.as_tensor()).unwrap());
+    }
 }

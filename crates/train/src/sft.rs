@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use candle_core::backprop::GradStore;
+use candle_core::Tensor;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use hypatia_llm::{ChatMessage, LlamaEngine, Role};
 use serde::{Deserialize, Serialize};
@@ -173,7 +175,8 @@ impl Trainer for CandleTrainer {
         )?;
         let lora = LoraVars::new(&adapter)?;
         let params = ParamsAdamW { lr: config.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
-        let mut optimizer = AdamW::new(lora.all(), params)?;
+        let vars = lora.all();
+        let mut optimizer = AdamW::new(vars.clone(), params)?;
         let mut report = SftReport {
             examples: data.len(),
             trained_tokens: data.iter().map(|d| d.trained.iter().filter(|&&t| t).count()).sum(),
@@ -184,18 +187,35 @@ impl Trainer for CandleTrainer {
         for epoch in 0..config.epochs {
             shuffle(&mut order, config.seed.wrapping_add(epoch as u64));
             for batch in order.chunks(config.batch) {
-                let mut total = None;
+                // One example's graph at a time, gradients summed: memory is that of one
+                // example whatever the batch. A backward pass also yields gradients of the
+                // frozen weights; only the adapter's are kept between examples.
+                let (mut summed, mut last, mut loss_sum) =
+                    (vec![None::<Tensor>; vars.len()], None, 0.0);
                 for &i in batch {
-                    let loss = model.loss(&data[i].tokens, &data[i].trained, &lora)?;
-                    total = Some(match total {
-                        None => loss,
-                        Some(sum) => (sum + loss)?,
-                    });
+                    let loss = (model.loss(&data[i].tokens, &data[i].trained, &lora)?
+                        / batch.len() as f64)?;
+                    loss_sum += loss.to_scalar::<f32>()? as f64;
+                    let grads = loss.backward()?;
+                    for (sum, var) in summed.iter_mut().zip(&vars) {
+                        if let Some(g) = grads.get(var.as_tensor()) {
+                            *sum = Some(match sum.take() {
+                                Some(earlier) => (earlier + g)?,
+                                None => g.clone(),
+                            });
+                        }
+                    }
+                    last = Some(grads);
                 }
-                let loss = (total.context("empty batch")? / batch.len() as f64)?;
-                optimizer.backward_step(&loss)?;
+                let mut grads: GradStore = last.context("empty batch")?;
+                for (sum, var) in summed.into_iter().zip(&vars) {
+                    if let Some(sum) = sum {
+                        grads.insert(var.as_tensor(), sum);
+                    }
+                }
+                optimizer.step(&grads)?;
                 step += 1;
-                let record = StepRecord { epoch, step, loss: loss.to_scalar::<f32>()? as f64 };
+                let record = StepRecord { epoch, step, loss: loss_sum };
                 on_step(&record);
                 report.steps.push(record);
             }
