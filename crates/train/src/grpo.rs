@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapter::{LoraAdapter, Target};
 use crate::datagen::training_chat;
 use crate::model::{BaseModel, LoraVars};
-use crate::sft::{shuffle, CandleTrainer, ChatExample, Tokenized};
+use crate::sft::{shuffle, step_on_mean, CandleTrainer, ChatExample, Tokenized};
 
 /// Settings of a GRPO run. Invariants (checked by [`GrpoConfig::validate`]):
 /// `group >= 4`, `steps >= 1`, `prompts_per_step >= 1`, `inner_epochs >= 1`,
@@ -201,7 +201,8 @@ impl GrpoTrainer {
         let mut adapter = start;
         let lora = LoraVars::new(&adapter)?;
         let params = ParamsAdamW { lr: config.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
-        let mut optimizer = AdamW::new(lora.all(), params)?;
+        let vars = lora.all();
+        let mut optimizer = AdamW::new(vars.clone(), params)?;
         let options = StrategyOptions {
             temperature: config.temperature,
             max_tokens: config.max_tokens,
@@ -265,27 +266,23 @@ impl GrpoTrainer {
                     rollouts.push(Rollout { seq, advantage, old, reference });
                 }
             }
-            let (mut loss_sum, mut kl_sum, mut updates) = (0.0, 0.0, 0);
+            // One optimizer step per pass over the step's rollouts (their mean loss).
+            let (mut loss_sum, mut kl_sum, mut passes) = (0.0, 0.0, 0);
             for _ in 0..config.inner_epochs {
-                for rollout in &rollouts {
-                    let new =
-                        model.token_logprobs(&rollout.seq.tokens, &rollout.seq.trained, &lora)?;
-                    let loss = grpo_loss(
-                        &new,
-                        &rollout.old,
-                        &rollout.reference,
-                        rollout.advantage,
-                        config.clip,
-                        config.kl_beta,
-                    )?;
-                    let diff = (&rollout.reference - &new)?;
-                    let kl = ((diff.exp()? - &diff)? - 1.0)?.mean_all()?.to_scalar::<f32>()?;
-                    // One update per rollout, scaled as if the group were one batch.
-                    optimizer.backward_step(&(loss.clone() / rollouts.len() as f64)?)?;
-                    loss_sum += loss.to_scalar::<f32>()? as f64;
-                    kl_sum += kl as f64;
-                    updates += 1;
+                if rollouts.is_empty() {
+                    break;
                 }
+                let mut kl_pass = 0.0;
+                loss_sum += step_on_mean(&mut optimizer, &vars, rollouts.len(), |k| {
+                    let r = &rollouts[k];
+                    let new = model.token_logprobs(&r.seq.tokens, &r.seq.trained, &lora)?;
+                    let diff = (&r.reference - &new)?;
+                    kl_pass +=
+                        ((diff.exp()? - &diff)? - 1.0)?.mean_all()?.to_scalar::<f32>()? as f64;
+                    grpo_loss(&new, &r.old, &r.reference, r.advantage, config.clip, config.kl_beta)
+                })?;
+                kl_sum += kl_pass / rollouts.len() as f64;
+                passes += 1;
             }
             let n = rewards_all.len().max(1) as f64;
             let record = GrpoStep {
@@ -294,8 +291,8 @@ impl GrpoTrainer {
                 accuracy: correct as f64 / n,
                 rollouts: rewards_all.len(),
                 groups_used,
-                loss: (updates > 0).then(|| loss_sum / updates as f64),
-                kl: (updates > 0).then(|| kl_sum / updates as f64),
+                loss: (passes > 0).then(|| loss_sum / passes as f64),
+                kl: (passes > 0).then(|| kl_sum / passes as f64),
                 seconds: started.elapsed().as_secs_f64(),
             };
             on_step(&record);

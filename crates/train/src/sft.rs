@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::backprop::GradStore;
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use hypatia_llm::{ChatMessage, LlamaEngine, Role};
 use serde::{Deserialize, Serialize};
@@ -187,33 +187,10 @@ impl Trainer for CandleTrainer {
         for epoch in 0..config.epochs {
             shuffle(&mut order, config.seed.wrapping_add(epoch as u64));
             for batch in order.chunks(config.batch) {
-                // One example's graph at a time, gradients summed: memory is that of one
-                // example whatever the batch. A backward pass also yields gradients of the
-                // frozen weights; only the adapter's are kept between examples.
-                let (mut summed, mut last, mut loss_sum) =
-                    (vec![None::<Tensor>; vars.len()], None, 0.0);
-                for &i in batch {
-                    let loss = (model.loss(&data[i].tokens, &data[i].trained, &lora)?
-                        / batch.len() as f64)?;
-                    loss_sum += loss.to_scalar::<f32>()? as f64;
-                    let grads = loss.backward()?;
-                    for (sum, var) in summed.iter_mut().zip(&vars) {
-                        if let Some(g) = grads.get(var.as_tensor()) {
-                            *sum = Some(match sum.take() {
-                                Some(earlier) => (earlier + g)?,
-                                None => g.clone(),
-                            });
-                        }
-                    }
-                    last = Some(grads);
-                }
-                let mut grads: GradStore = last.context("empty batch")?;
-                for (sum, var) in summed.into_iter().zip(&vars) {
-                    if let Some(sum) = sum {
-                        grads.insert(var.as_tensor(), sum);
-                    }
-                }
-                optimizer.step(&grads)?;
+                let loss_sum = step_on_mean(&mut optimizer, &vars, batch.len(), |k| {
+                    let i = batch[k];
+                    model.loss(&data[i].tokens, &data[i].trained, &lora)
+                })?;
                 step += 1;
                 let record = StepRecord { epoch, step, loss: loss_sum };
                 on_step(&record);
@@ -224,6 +201,44 @@ impl Trainer for CandleTrainer {
         report.seconds = started.elapsed().as_secs_f64();
         Ok((adapter, report))
     }
+}
+
+/// One optimizer step on the mean of `n` losses, built and differentiated one at a time
+/// so that only one graph is alive: the gradients of the adapter's variables are summed
+/// (the backward pass also yields the frozen weights' and the activations', which are
+/// dropped with each graph). Returns the mean loss.
+///
+/// One step per batch, not one per loss: Adam's update is invariant to the loss's scale,
+/// so stepping on each loss divided by `n` would move the weights `n` times as far.
+pub(crate) fn step_on_mean(
+    optimizer: &mut AdamW,
+    vars: &[Var],
+    n: usize,
+    mut loss_of: impl FnMut(usize) -> Result<Tensor>,
+) -> Result<f64> {
+    let (mut summed, mut last, mut mean) = (vec![None::<Tensor>; vars.len()], None, 0.0);
+    for k in 0..n {
+        let loss = (loss_of(k)? / n as f64)?;
+        mean += loss.to_scalar::<f32>()? as f64;
+        let grads = loss.backward()?;
+        for (sum, var) in summed.iter_mut().zip(vars) {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                *sum = Some(match sum.take() {
+                    Some(earlier) => (earlier + g)?,
+                    None => g.clone(),
+                });
+            }
+        }
+        last = Some(grads);
+    }
+    let mut grads: GradStore = last.context("no losses to step on")?;
+    for (sum, var) in summed.into_iter().zip(vars) {
+        if let Some(sum) = sum {
+            grads.insert(var.as_tensor(), sum);
+        }
+    }
+    optimizer.step(&grads)?;
+    Ok(mean)
 }
 
 /// Fisher–Yates with a seeded SplitMix64: a reproducible example order per epoch.
