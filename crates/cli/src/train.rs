@@ -51,7 +51,10 @@ pub struct GrpoArgs {
     steps: usize,
     #[arg(long, default_value_t = 2)]
     inner_epochs: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    /// Learning rate. Lower than SFT's: Adam's first steps move every adapter weight by
+    /// about the rate in the direction that changes the rollouts' tokens, and at 1e-4 one
+    /// step on qwen2.5-coder-0.5b moved them by ~8 nats of KL.
+    #[arg(long, default_value_t = 1e-5)]
     lr: f64,
     #[arg(long, default_value_t = 0.2)]
     clip: f64,

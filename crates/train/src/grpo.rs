@@ -66,7 +66,7 @@ impl Default for GrpoConfig {
             inner_epochs: 2,
             clip: 0.2,
             kl_beta: 0.04,
-            lr: 1e-4,
+            lr: 1e-5,
             temperature: 1.0,
             max_tokens: 512,
             max_seq_tokens: 1536,
