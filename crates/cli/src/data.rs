@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use hypatia_train::datagen::{
     build_gen_strategy, generate_data, select_problems, GenOptions, GenProgress,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -119,32 +119,9 @@ struct GenBar {
 
 impl GenBar {
     fn update(&mut self, p: &GenProgress<'_>) {
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(p.total as u64), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
-            bar.set_position(p.done as u64);
-            // The ETA must come from this session's pace, not count resumed problems as
-            // sampled in no time.
-            bar.reset_eta();
-            bar
-        });
-        bar.set_position(p.done as u64);
-        bar.set_message(kept_message(p));
-        if bar.is_hidden() && p.done > p.resumed {
-            // No terminal (a log file, CI): one plain line per finished problem instead.
-            let id = p.last.map_or("?", |r| r.id.as_str());
-            eprintln!("[{}/{}] {id} — {}", p.done, p.total, kept_message(p));
-        }
-        if p.done >= p.total {
-            bar.finish();
-        }
+        let bar = self.bar.get_or_insert_with(|| hypatia_eval::problems_bar(p.total, p.done));
+        let id = p.last.map(|r| r.id.as_str());
+        hypatia_eval::show_problem(bar, p.done, p.total, p.resumed, id, &kept_message(p));
     }
 }
 

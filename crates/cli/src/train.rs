@@ -214,11 +214,7 @@ fn sft(args: SftArgs) -> Result<()> {
         "seconds": report.seconds,
         "device": "cpu (candle)",
     });
-    let report_path = args.out.with_extension("json");
-    std::fs::write(&report_path, serde_json::to_string_pretty(&summary)?)
-        .with_context(|| format!("cannot write {}", report_path.display()))?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    write_report(&args.out, &summary)
 }
 
 fn grpo(args: GrpoArgs) -> Result<()> {
@@ -302,9 +298,14 @@ fn grpo(args: GrpoArgs) -> Result<()> {
         "steps": history,
         "device": "cpu (candle; rollouts by the llama.cpp engine)",
     });
-    let report_path = args.out.with_extension("json");
-    std::fs::write(&report_path, serde_json::to_string_pretty(&summary)?)
-        .with_context(|| format!("cannot write {}", report_path.display()))?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    write_report(&args.out, &summary)
+}
+
+/// Writes a run's report next to its adapter (`ADAPTER.json`) and prints it.
+fn write_report(adapter: &std::path::Path, summary: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(summary)?;
+    let path = adapter.with_extension("json");
+    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{text}");
     Ok(())
 }

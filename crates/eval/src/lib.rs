@@ -51,10 +51,10 @@ pub use judge::{
     judge_messages, run_judge, Confusion, JudgeOptions, JudgeRecord, JudgeSummary, MeanScores,
     Verdict, JUDGE_FILE, JUDGE_SUMMARY_FILE, VERDICT_GRAMMAR,
 };
-pub use progress::TerminalProgress;
+pub use progress::{problems_bar, show_problem, TerminalProgress};
 pub use report::{render as render_report, write_report, REPORT_FILE};
-pub use results::{read_results, ResultRecord, RESULTS_FILE};
-pub use runner::{run_eval, run_eval_sharded, EvalOptions, Progress};
+pub use results::{read_results, JsonlWriter, ResultRecord, RESULTS_FILE};
+pub use runner::{check_golds, run_eval, run_eval_sharded, EvalOptions, Progress};
 pub use stats::{mcnemar_exact, median, percentile, wilson, Proportion};
 pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};
 pub use tutor::{

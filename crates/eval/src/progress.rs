@@ -21,32 +21,46 @@ impl TerminalProgress {
 
     /// Feed it every [`Progress`] of a run.
     pub fn update(&mut self, p: &Progress<'_>) {
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(p.total as u64), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
-            bar.set_position(p.done as u64);
-            // The ETA must come from this session's pace, not count resumed problems as
-            // solved in no time.
-            bar.reset_eta();
-            bar
-        });
-        bar.set_position(p.done as u64);
-        bar.set_message(accuracy_message(p));
-        if bar.is_hidden() && p.done > p.resumed {
-            // No terminal (a log file, CI): one plain line per finished problem instead.
-            let id = p.last.map(|r| r.id.as_str()).unwrap_or("?");
-            eprintln!("[{}/{}] {id} — {}", p.done, p.total, accuracy_message(p));
-        }
-        if p.done >= p.total {
-            bar.finish();
-        }
+        let bar = self.bar.get_or_insert_with(|| problems_bar(p.total, p.done));
+        let id = p.last.map(|r| r.id.as_str());
+        show_problem(bar, p.done, p.total, p.resumed, id, &accuracy_message(p));
+    }
+}
+
+/// A bar of problems on stderr, starting at `done` (problems resumed from an earlier
+/// session), with the ETA counted from this session's pace — resumed problems must not
+/// look finished in no time.
+pub fn problems_bar(total: usize, done: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_position(done as u64);
+    bar.reset_eta();
+    bar
+}
+
+/// Moves `bar` to `done` with `message`; without a terminal (a log file, CI) it prints one
+/// plain line per problem finished in this session instead. Finishes the bar at the end.
+pub fn show_problem(
+    bar: &ProgressBar,
+    done: usize,
+    total: usize,
+    resumed: usize,
+    last_id: Option<&str>,
+    message: &str,
+) {
+    bar.set_position(done as u64);
+    bar.set_message(message.to_string());
+    if bar.is_hidden() && done > resumed {
+        eprintln!("[{done}/{total}] {} — {message}", last_id.unwrap_or("?"));
+    }
+    if done >= total {
+        bar.finish();
     }
 }
 

@@ -117,7 +117,9 @@ pub(crate) fn read_jsonl<T: DeserializeOwned>(
 
 /// Appends records, one flushed line each (written whole, so a kill tears at most the
 /// last line).
-pub(crate) struct JsonlWriter {
+/// Appends one JSON object a line, flushed after each, so a killed run loses at most the
+/// line being written.
+pub struct JsonlWriter {
     path: PathBuf,
     out: BufWriter<File>,
 }

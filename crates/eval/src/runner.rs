@@ -122,7 +122,7 @@ pub fn run_eval_sharded(
         run.check(&record, &results_path)?;
         records.insert(record.id.clone(), record);
     }
-    check_golds(&items, &records, &results_path)?;
+    check_golds(&items, |id| records.get(id).map(|r| r.gold.as_str()), &results_path)?;
     // The wall time of earlier sessions lives in their summary; without results there
     // is nothing it could be the time of.
     let earlier_wall = if records.is_empty() {
@@ -247,22 +247,24 @@ impl RunIdentity {
     }
 }
 
-/// A result whose gold answer differs from the data's is from an edited data file:
-/// resuming would mix two data sets under one name.
-fn check_golds(
+/// A recorded problem whose gold answer differs from the data's comes from an edited data
+/// file: resuming would mix two data sets under one name. `gold_of` gives the gold a
+/// problem was recorded with (by id), or `None` for problems not recorded yet; `path`
+/// names the record in the error.
+pub fn check_golds<'a>(
     items: &[EvalItem],
-    records: &HashMap<String, ResultRecord>,
+    gold_of: impl Fn(&str) -> Option<&'a str>,
     path: &Path,
 ) -> anyhow::Result<()> {
     for item in items {
-        if let Some(r) = records.get(&item.id) {
-            if r.gold != item.gold {
+        if let Some(gold) = gold_of(&item.id) {
+            if gold != item.gold {
                 bail!(
                     "{}: problem `{}` has gold `{}` but the data says `{}`; \
                      the data file changed since that run",
                     path.display(),
                     item.id,
-                    r.gold,
+                    gold,
                     item.gold
                 );
             }

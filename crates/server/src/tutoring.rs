@@ -243,13 +243,13 @@ pub async fn message(
     }
     // The guard reads the whole reply before any of it may be shown, so the stream opens
     // with a status event and carries the checked reply in pieces once it exists.
-    let events = async_stream(task);
+    let events = turn_events(task);
     Ok(Sse::new(events).into_response())
 }
 
 /// The SSE events of one turn: `status`, then `delta`s of the reply, then `done` (or
 /// `error`).
-fn async_stream(
+fn turn_events(
     task: tokio::task::JoinHandle<Result<Answered, ApiError>>,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);

@@ -393,18 +393,22 @@ fn gguf_name_of_peft(prefix: &str) -> Option<String> {
     Some(format!("blk.{}.{}.weight", layer.parse::<usize>().ok()?, target.gguf_name()))
 }
 
-/// A small seeded generator for initial weights (SplitMix64): reproducible adapters
-/// without a dependency for one loop.
-struct SplitMix(u64);
+/// A small seeded generator (SplitMix64) for initial weights and example order:
+/// reproducible runs without a dependency for two loops.
+pub(crate) struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn unit(&mut self) -> f32 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
 }
 

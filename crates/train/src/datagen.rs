@@ -27,7 +27,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,7 +34,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use hypatia_eval::{Dataset, EvalItem, Split};
+use hypatia_eval::{check_golds, Dataset, EvalItem, JsonlWriter, Split};
 use hypatia_llm::{Backend, ChatMessage, FinishReason, Role};
 use hypatia_sandbox::Status;
 use hypatia_solve::{Problem, Solution, Step, Strategy, StrategyOptions, Trace};
@@ -384,7 +383,7 @@ pub fn generate_data(
         max_tokens: opts.max_tokens,
     };
     let mut done = open_run(&opts.out, &identity)?;
-    check_golds(&items, &done, &opts.out.join(DONE_FILE))?;
+    check_golds(&items, |id| done.get(id).map(|r| r.gold.as_str()), &opts.out.join(DONE_FILE))?;
     let earlier_wall = if done.is_empty() {
         0.0
     } else {
@@ -420,8 +419,8 @@ pub fn generate_data(
     };
     let source = identity.data.clone();
     let started = Instant::now();
-    let mut train = JsonlAppender::open(&opts.out.join(TRAIN_FILE))?;
-    let mut done_log = JsonlAppender::open(&opts.out.join(DONE_FILE))?;
+    let mut train = JsonlWriter::append_to(&opts.out.join(TRAIN_FILE))?;
+    let mut done_log = JsonlWriter::append_to(&opts.out.join(DONE_FILE))?;
     let mut failure = None;
     let mut last_summary = Instant::now();
     let next = AtomicUsize::new(0);
@@ -564,30 +563,6 @@ fn open_run(dir: &Path, identity: &RunIdentity) -> anyhow::Result<HashMap<String
         write_atomically(&train_path, &kept)?;
     }
     Ok(done)
-}
-
-/// A finished problem whose gold answer differs from the data's comes from an edited data
-/// file: adding to it would mix two data sets under one name.
-fn check_golds(
-    items: &[EvalItem],
-    done: &HashMap<String, DoneRecord>,
-    path: &Path,
-) -> anyhow::Result<()> {
-    for item in items {
-        if let Some(r) = done.get(&item.id) {
-            if r.gold != item.gold {
-                bail!(
-                    "{}: problem `{}` has gold `{}` but the data says `{}`; \
-                     the data file changed since that run",
-                    path.display(),
-                    item.id,
-                    r.gold,
-                    item.gold
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -933,32 +908,6 @@ fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
     let mut json = serde_json::to_vec_pretty(value)?;
     json.push(b'\n');
     write_atomically(path, &json)
-}
-
-/// Appends records, one flushed line each, written whole so a kill tears at most the last.
-struct JsonlAppender {
-    path: PathBuf,
-    out: BufWriter<std::fs::File>,
-}
-
-impl JsonlAppender {
-    fn open(path: &Path) -> anyhow::Result<JsonlAppender> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open {} for appending", path.display()))?;
-        Ok(JsonlAppender { path: path.to_path_buf(), out: BufWriter::new(file) })
-    }
-
-    fn write<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
-        line.push(b'\n');
-        self.out
-            .write_all(&line)
-            .and_then(|()| self.out.flush())
-            .with_context(|| format!("cannot write to {}", self.path.display()))
-    }
 }
 
 #[cfg(test)]

@@ -215,21 +215,7 @@ impl BaseModel {
     /// Mean cross-entropy of predicting `tokens[p + 1]` at every position `p` whose next
     /// token is a trained one (`trained[p + 1]`): the loss on the assistant's tokens only.
     pub fn loss(&self, tokens: &[u32], trained: &[bool], lora: &LoraVars) -> Result<Tensor> {
-        let positions: Vec<u32> = (0..tokens.len().saturating_sub(1))
-            .filter(|&p| trained[p + 1])
-            .map(|p| p as u32)
-            .collect();
-        if positions.is_empty() {
-            bail!("an example has no trained tokens");
-        }
-        let targets: Vec<u32> = positions.iter().map(|&p| tokens[p as usize + 1]).collect();
-        let hidden = self.hidden(tokens, lora)?;
-        let rows = hidden.index_select(&Tensor::new(positions.as_slice(), &Device::Cpu)?, 0)?;
-        let logits = self.logits(&rows)?;
-        Ok(candle_nn::loss::cross_entropy(
-            &logits,
-            &Tensor::new(targets.as_slice(), &Device::Cpu)?,
-        )?)
+        Ok(self.token_logprobs(tokens, trained, lora)?.mean_all()?.neg()?)
     }
 
     /// Log-probability of each trained token given what precedes it (`N`, one per
@@ -245,7 +231,7 @@ impl BaseModel {
             .map(|p| p as u32)
             .collect();
         if positions.is_empty() {
-            bail!("a sequence has no trained tokens");
+            bail!("an example has no trained tokens");
         }
         let targets: Vec<u32> = positions.iter().map(|&p| tokens[p as usize + 1]).collect();
         let hidden = self.hidden(tokens, lora)?;
@@ -324,6 +310,21 @@ fn linear(
     Ok(y)
 }
 
+/// The values of a custom op's input, which these ops need as contiguous `f32`.
+fn contiguous_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let candle_core::CpuStorage::F32(values) = storage else {
+        candle_core::bail!("{op} needs f32 input");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op} needs a contiguous input");
+    };
+    Ok(&values[start..end])
+}
+
 /// `x·Wᵀ` for a frozen `W`. candle's own matmul backward also computes the gradient of
 /// `W` — as much work as the forward pass, and a weight-sized tensor per projection kept
 /// until the step ends — although nothing trains `W`. This op's backward gives only the
@@ -340,13 +341,11 @@ impl candle_core::CustomOp1 for FrozenLinear {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let candle_core::CpuStorage::F32(values) = storage else {
-            candle_core::bail!("frozen linear needs f32 input");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("frozen linear needs a contiguous input");
-        };
-        let x = Tensor::from_slice(&values[start..end], layout.dims(), &Device::Cpu)?;
+        let x = Tensor::from_slice(
+            contiguous_f32(storage, layout, "frozen linear")?,
+            layout.dims(),
+            &Device::Cpu,
+        )?;
         let y = x.matmul(&self.0.t()?)?;
         let shape = y.shape().clone();
         Ok((candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
@@ -373,19 +372,14 @@ impl candle_core::CustomOp1 for CausalSoftmax {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let candle_core::CpuStorage::F32(values) = storage else {
-            candle_core::bail!("causal softmax needs f32 scores");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("causal softmax needs contiguous scores");
-        };
+        let values = contiguous_f32(storage, layout, "causal softmax")?;
         let dims = layout.dims();
         let t = dims[dims.len() - 1];
         if dims.len() < 2 || dims[dims.len() - 2] != t {
             candle_core::bail!("causal softmax needs square score matrices, got {dims:?}");
         }
-        let mut out = vec![0f32; end - start];
-        for (r, (row, dst)) in values[start..end].chunks(t).zip(out.chunks_mut(t)).enumerate() {
+        let mut out = vec![0f32; values.len()];
+        for (r, (row, dst)) in values.chunks(t).zip(out.chunks_mut(t)).enumerate() {
             let seen = &row[..=(r % t)];
             let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;

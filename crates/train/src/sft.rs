@@ -16,7 +16,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use hypatia_llm::{ChatMessage, LlamaEngine, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::{LoraAdapter, Target};
+use crate::adapter::{LoraAdapter, SplitMix, Target};
 use crate::model::{BaseModel, LoraVars};
 
 /// One training example: a chat whose last message is the assistant's reply to learn.
@@ -243,13 +243,9 @@ pub(crate) fn step_on_mean(
 
 /// Fisher–Yates with a seeded SplitMix64: a reproducible example order per epoch.
 pub(crate) fn shuffle(order: &mut [usize], seed: u64) {
-    let mut state = seed;
+    let mut rng = SplitMix(seed);
     for i in (1..order.len()).rev() {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        let j = ((z ^ (z >> 31)) % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
 }
