@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hypatia_llm::{EngineConfig, LlamaEngine, ModelStore};
-use hypatia_train::adapter::{LoraAdapter, Target};
+use hypatia_train::adapter::{base_shapes, Heads, LoraAdapter, Target};
 use hypatia_train::grpo::{GrpoConfig, GrpoTrainer, Task};
 use hypatia_train::sft::{read_examples, CandleTrainer, SftConfig, Trainer};
 
@@ -18,6 +18,29 @@ pub enum TrainCommand {
     /// GRPO with verifiable rewards: groups of rollouts from the engine running the
     /// adapter, rewarded by the checker and the sandbox; writes a GGUF adapter.
     Grpo(GrpoArgs),
+    /// The loss of chat examples' replies (mean nats per token, as training measures it)
+    /// under the base model, with or without an adapter: held-out loss after a run, or a
+    /// check that another trainer's adapter behaves the same here.
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// JSON Lines with `messages`; the last message (the assistant's) is scored.
+    #[arg(long)]
+    data: PathBuf,
+    /// Base model: registry name or .gguf path (llama or qwen2 architecture).
+    #[arg(long, default_value = "qwen2.5-coder-0.5b")]
+    model: String,
+    /// A GGUF adapter to apply (default: the bare base model).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// Tokens per example (longer ones are cut, as in training).
+    #[arg(long, default_value_t = 1024)]
+    max_tokens: usize,
+    /// Use only the first N examples.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(Args)]
@@ -125,6 +148,10 @@ pub enum AdapterCommand {
         /// The base model as PEFT should name it (e.g. Qwen/Qwen2.5-Coder-0.5B-Instruct).
         #[arg(long)]
         base_model: String,
+        /// The GGUF base model (registry name or path): needed for llama-architecture
+        /// adapters of q_proj/k_proj, whose rows GGUF orders differently.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// PEFT directory → GGUF adapter for the embedded engine.
     FromPeft {
@@ -132,27 +159,45 @@ pub enum AdapterCommand {
         input: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        /// Architecture of the base model (qwen2, …).
+        /// The GGUF base model (registry name or path): gives the architecture and, for
+        /// llama-architecture q_proj/k_proj adapters, the head counts their rows need.
+        #[arg(long, conflicts_with = "arch")]
+        model: Option<String>,
+        /// Architecture of the base model, where --model is not given (qwen2, …).
         #[arg(long, default_value = "qwen2")]
         arch: String,
     },
+}
+
+/// The head counts of a base model given by name or path, for PEFT conversions.
+fn heads_of(model: Option<&str>) -> Result<Option<Heads>> {
+    model.map(|m| Heads::of_base(&ModelStore::default().ensure(m)?)).transpose()
 }
 
 pub fn run(command: TrainCommand) -> Result<()> {
     match command {
         TrainCommand::Sft(args) => sft(args),
         TrainCommand::Grpo(args) => grpo(args),
+        TrainCommand::Score(args) => score(args),
     }
 }
 
 pub fn adapter(command: AdapterCommand) -> Result<()> {
     match command {
-        AdapterCommand::ToPeft { input, out, base_model } => {
-            LoraAdapter::load_gguf(&input)?.save_peft(&out, &base_model)?;
+        AdapterCommand::ToPeft { input, out, base_model, model } => {
+            LoraAdapter::load_gguf(&input)?.save_peft(
+                &out,
+                &base_model,
+                heads_of(model.as_deref())?,
+            )?;
             eprintln!("wrote {}", out.display());
         }
-        AdapterCommand::FromPeft { input, out, arch } => {
-            LoraAdapter::load_peft(&input, &arch)?.save_gguf(&out)?;
+        AdapterCommand::FromPeft { input, out, model, arch } => {
+            let arch = match &model {
+                Some(m) => base_shapes(&ModelStore::default().ensure(m)?)?.0,
+                None => arch,
+            };
+            LoraAdapter::load_peft(&input, &arch, heads_of(model.as_deref())?)?.save_gguf(&out)?;
             eprintln!("wrote {}", out.display());
         }
     }
@@ -175,13 +220,7 @@ fn sft(args: SftArgs) -> Result<()> {
     if let Some(limit) = args.limit {
         examples.truncate(limit);
     }
-    let base = ModelStore::default().ensure(&args.model)?;
-    // The engine here only renders and tokenizes chats, with the model's own template.
-    let tokenizer_config =
-        EngineConfig { n_ctx: 64, n_seq_max: 1, prefix_cache_seqs: 0, ..EngineConfig::default() };
-    let tokenizer = LlamaEngine::load(&args.model, &base, &tokenizer_config)
-        .with_context(|| format!("loading {}", args.model))?;
-    let trainer = CandleTrainer { base_gguf: base, tokenizer };
+    let trainer = candle_trainer(&args.model)?;
     let steps = args.epochs * examples.len().div_ceil(args.batch);
     let bar = indicatif::ProgressBar::new(steps as u64);
     bar.set_style(
@@ -199,7 +238,7 @@ fn sft(args: SftArgs) -> Result<()> {
     bar.finish_and_clear();
     adapter.save_gguf(&args.out)?;
     if let Some(dir) = &args.peft_out {
-        adapter.save_peft(dir, &args.model)?;
+        adapter.save_peft(dir, &args.model, Some(Heads::of_base(&trainer.base_gguf)?))?;
     }
     let summary = serde_json::json!({
         "model": args.model,
@@ -215,6 +254,49 @@ fn sft(args: SftArgs) -> Result<()> {
         "device": "cpu (candle)",
     });
     write_report(&args.out, &summary)
+}
+
+/// The CPU trainer for a model; its engine only renders and tokenizes chats, with the
+/// model's own template.
+fn candle_trainer(model: &str) -> Result<CandleTrainer> {
+    let base = ModelStore::default().ensure(model)?;
+    let tokenizer_config =
+        EngineConfig { n_ctx: 64, n_seq_max: 1, prefix_cache_seqs: 0, ..EngineConfig::default() };
+    let tokenizer = LlamaEngine::load(model, &base, &tokenizer_config)
+        .with_context(|| format!("loading {model}"))?;
+    Ok(CandleTrainer { base_gguf: base, tokenizer })
+}
+
+fn score(args: ScoreArgs) -> Result<()> {
+    let mut examples = read_examples(&args.data)?;
+    if let Some(limit) = args.limit {
+        examples.truncate(limit);
+    }
+    let adapter = args.adapter.as_deref().map(LoraAdapter::load_gguf).transpose()?;
+    let trainer = candle_trainer(&args.model)?;
+    let bar = indicatif::ProgressBar::new(examples.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} examples  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let losses = trainer.score(&examples, adapter.as_ref(), args.max_tokens, &mut |i, _| {
+        bar.set_position(i as u64 + 1);
+    })?;
+    bar.finish_and_clear();
+    let scored: Vec<f64> = losses.iter().flatten().copied().collect();
+    if scored.is_empty() {
+        anyhow::bail!("no example has a reply within {} tokens", args.max_tokens);
+    }
+    let summary = serde_json::json!({
+        "model": args.model,
+        "adapter": args.adapter,
+        "data": args.data,
+        "examples": scored.len(),
+        "mean_loss": scored.iter().sum::<f64>() / scored.len() as f64,
+        "losses": losses,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }
 
 fn grpo(args: GrpoArgs) -> Result<()> {

@@ -10,15 +10,21 @@ the embedded engine with
 
     hypatia adapter from-peft --in OUT --out adapter.gguf --arch qwen2
 
-Usage (on a machine with torch, transformers and peft; see requirements.txt):
+Usage (on a machine with torch, transformers, peft and gguf; see requirements.txt):
 
-    python3 crates/train/python/sft_peft.py --model Qwen/Qwen2.5-Coder-0.5B-Instruct \
+    python3 crates/train/python/sft_peft.py --gguf ~/.cache/hypatia/models/qwen2.5-coder-0.5b.gguf \
         --data runs/gen/train.jsonl --out runs/sft-peft --rank 16 --alpha 32 --epochs 2
+
+`--gguf` trains on the very weights the engine runs (dequantised from the GGUF file, as the
+CPU trainer does) and needs no model hub: GPU machines often reach none. `--model` takes a
+Hugging Face id or directory instead. `--eval-data` scores examples (the same mean loss per
+reply token as `hypatia train score`) before and after training, into train_report.json.
 """
 
 import argparse
 import json
 import math
+import os
 import random
 import time
 
@@ -56,10 +62,29 @@ def tokenize(tokenizer, messages, max_tokens):
     return ids, labels
 
 
+def score(model, examples, device):
+    """Mean loss per reply token of each example (None where no reply token is left)."""
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for ids, labels in examples:
+            if all(l == -100 for l in labels[1:]):
+                losses.append(None)
+                continue
+            inputs = torch.tensor([ids], device=device)
+            target = torch.tensor([labels], device=device)
+            losses.append(model(input_ids=inputs, labels=target).loss.item())
+    model.train()
+    return losses
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="Hugging Face id or local directory of the base model")
+    base = p.add_mutually_exclusive_group(required=True)
+    base.add_argument("--model", help="Hugging Face id or local directory of the base model")
+    base.add_argument("--gguf", help="the base model's GGUF file (Hypatia's models)")
     p.add_argument("--data", required=True)
+    p.add_argument("--eval-data", help="examples to score before and after training")
     p.add_argument("--out", required=True)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=float, default=32.0)
@@ -75,8 +100,13 @@ def main():
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype).to(device)
+    if args.gguf:
+        where = {"pretrained_model_name_or_path": os.path.dirname(os.path.abspath(args.gguf)),
+                 "gguf_file": os.path.basename(args.gguf)}
+    else:
+        where = {"pretrained_model_name_or_path": args.model}
+    tokenizer = AutoTokenizer.from_pretrained(**where)
+    model = AutoModelForCausalLM.from_pretrained(**where, dtype=dtype).to(device)
     config = LoraConfig(
         r=args.rank,
         lora_alpha=args.alpha,
@@ -88,6 +118,10 @@ def main():
     model = get_peft_model(model, config)
     data = [tokenize(tokenizer, m, args.max_tokens) for m in read_examples(args.data)]
     data = [d for d in data if any(l != -100 for l in d[1][1:])]
+    held_out = []
+    if args.eval_data:
+        held_out = [tokenize(tokenizer, m, args.max_tokens) for m in read_examples(args.eval_data)]
+    losses_before = score(model, held_out, device)
     optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr, weight_decay=0.0)
     steps = []
     started = time.time()
@@ -110,14 +144,18 @@ def main():
             steps.append({"epoch": epoch, "step": len(steps) + 1, "loss": total})
             print(json.dumps(steps[-1]), flush=True)
     model.save_pretrained(args.out)
+    losses_after = score(model, held_out, device)
     report = {
-        "model": args.model,
+        "model": args.model or args.gguf,
         "data": args.data,
         "examples": len(data),
         "steps": steps,
         "first_loss": steps[0]["loss"] if steps else None,
         "last_loss": steps[-1]["loss"] if steps else None,
         "seconds": time.time() - started,
+        "eval_data": args.eval_data,
+        "eval_losses_before": losses_before,
+        "eval_losses_after": losses_after,
         "device": f"{device} ({torch.cuda.get_device_name(0) if device == 'cuda' else 'cpu'})",
     }
     with open(f"{args.out}/train_report.json", "w", encoding="utf-8") as f:

@@ -5,8 +5,8 @@
 //! `rank × in`, `B` is `out × rank`. Both files store exactly these two matrices per
 //! adapted weight, in the same orientation, so converting between them is renaming —
 //! except for llama-architecture models, whose query and key rows llama.cpp's converter
-//! permutes (rotary layout), so a PEFT file for them would need the permutation undone;
-//! that conversion is refused rather than done wrong.
+//! permutes (rotary layout): there `B` of `q`/`k` is permuted the same way on the way in
+//! and back on the way out, which needs the base model's head counts ([`Heads`]).
 //!
 //! Adapters are keyed by the base weight's GGUF name (`blk.3.attn_q.weight`): training
 //! reads the base model from its GGUF file, and the engine loads adapters by those names.
@@ -263,9 +263,10 @@ impl LoraAdapter {
 
     /// Writes `adapter_model.safetensors` and `adapter_config.json` into `dir`, as PEFT
     /// saves them, for a base model PEFT knows as `base_model`.
-    pub fn save_peft(&self, dir: &Path, base_model: &str) -> Result<()> {
+    ///
+    /// `heads` is needed (and used) only for a llama-architecture adapter of `q`/`k`.
+    pub fn save_peft(&self, dir: &Path, base_model: &str, heads: Option<Heads>) -> Result<()> {
         self.validate()?;
-        self.refuse_permuted()?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut tensors = std::collections::HashMap::new();
         let mut targets = Vec::new();
@@ -274,8 +275,12 @@ impl LoraAdapter {
             let group = if target.is_attention() { "self_attn" } else { "mlp" };
             let prefix =
                 format!("base_model.model.model.layers.{layer}.{group}.{}", target.peft_name());
+            let b = match self.permuted_heads(target, heads)? {
+                Some(n) => rows_gguf_to_hf(&pair.b, n)?,
+                None => pair.b.clone(),
+            };
             tensors.insert(format!("{prefix}.lora_A.weight"), pair.a.clone());
-            tensors.insert(format!("{prefix}.lora_B.weight"), pair.b.clone());
+            tensors.insert(format!("{prefix}.lora_B.weight"), b);
             if !targets.contains(&target.peft_name()) {
                 targets.push(target.peft_name());
             }
@@ -297,8 +302,9 @@ impl LoraAdapter {
         Ok(())
     }
 
-    /// Reads a PEFT adapter directory for a base model of architecture `arch`.
-    pub fn load_peft(dir: &Path, arch: &str) -> Result<Self> {
+    /// Reads a PEFT adapter directory for a base model of architecture `arch`; `heads` as
+    /// for [`LoraAdapter::save_peft`].
+    pub fn load_peft(dir: &Path, arch: &str, heads: Option<Heads>) -> Result<Self> {
         let config: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("adapter_config.json"))
                 .with_context(|| format!("{} has no adapter_config.json", dir.display()))?,
@@ -324,26 +330,102 @@ impl LoraAdapter {
                 LoraPair { a: a.to_dtype(DType::F32)?, b: b.to_dtype(DType::F32)? },
             );
         }
-        let adapter = Self { arch: arch.to_string(), rank, alpha, pairs };
-        adapter.refuse_permuted()?;
+        let mut adapter = Self { arch: arch.to_string(), rank, alpha, pairs: BTreeMap::new() };
+        for (weight, pair) in pairs {
+            let target = target_of(&weight).context("bad weight name")?;
+            let b = match adapter.permuted_heads(target, heads)? {
+                Some(n) => rows_hf_to_gguf(&pair.b, n)?,
+                None => pair.b,
+            };
+            adapter.pairs.insert(weight, LoraPair { a: pair.a, b });
+        }
         adapter.validate()?;
         Ok(adapter)
     }
 
-    fn refuse_permuted(&self) -> Result<()> {
-        let permuted = self.arch == "llama"
-            && self
-                .pairs
-                .keys()
-                .any(|n| matches!(target_of(n), Some(Target::QProj | Target::KProj)));
-        if permuted {
-            bail!(
-                "llama-architecture q/k weights are row-permuted in GGUF; converting their \
-                 adapters to or from PEFT is not supported (adapt v/o/mlp only, or use qwen2)"
-            );
+    /// The number of heads whose rows llama.cpp's converter interleaved in `target`'s
+    /// weight, if it did (llama's `q` and `k`); an error if that needs `heads` and there
+    /// are none.
+    fn permuted_heads(&self, target: Target, heads: Option<Heads>) -> Result<Option<usize>> {
+        if self.arch != "llama" || !matches!(target, Target::QProj | Target::KProj) {
+            return Ok(None);
         }
-        Ok(())
+        let heads = heads.context(
+            "llama-architecture q/k weights are row-permuted in GGUF: converting their \
+             adapters between GGUF and PEFT needs the base model's head counts (--model)",
+        )?;
+        Ok(Some(if target == Target::QProj { heads.n_head } else { heads.n_head_kv }))
     }
+}
+
+/// Attention head counts of a base model: what it takes to move llama `q`/`k` adapters
+/// between PEFT's row order and GGUF's. Invariant: both are at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heads {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+}
+
+impl Heads {
+    /// The head counts in a GGUF model's metadata.
+    pub fn of_base(path: &Path) -> Result<Self> {
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let content = gguf_file::Content::read(&mut file)
+            .with_context(|| format!("{} is not GGUF", path.display()))?;
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .context("the model names no general.architecture")?;
+        let count = |key: &str| -> Result<usize> {
+            let value = content
+                .metadata
+                .get(&format!("{arch}.{key}"))
+                .with_context(|| format!("{} has no {arch}.{key}", path.display()))?;
+            let n = value
+                .to_u32()
+                .map(|n| n as usize)
+                .or_else(|_| value.to_u64().map(|n| n as usize))?;
+            if n == 0 {
+                bail!("{}: {arch}.{key} is 0", path.display());
+            }
+            Ok(n)
+        };
+        Ok(Self {
+            n_head: count("attention.head_count")?,
+            n_head_kv: count("attention.head_count_kv")?,
+        })
+    }
+}
+
+/// Hugging Face row order → GGUF's for a llama `q`/`k` weight (or its `B`): within each
+/// of the `heads` heads of size `D`, row `s·D/2 + j` moves to `2j + s` — the rotary
+/// halves become adjacent pairs, as llama.cpp's converter lays them out.
+fn rows_hf_to_gguf(b: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, rank) = b.dims2()?;
+    check_heads(out, heads)?;
+    Ok(b.reshape((heads, 2, out / heads / 2, rank))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, rank))?)
+}
+
+/// The inverse of [`rows_hf_to_gguf`].
+fn rows_gguf_to_hf(b: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, rank) = b.dims2()?;
+    check_heads(out, heads)?;
+    Ok(b.reshape((heads, out / heads / 2, 2, rank))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, rank))?)
+}
+
+fn check_heads(rows: usize, heads: usize) -> Result<()> {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
+        bail!("{rows} rows do not split into {heads} heads of an even size");
+    }
+    Ok(())
 }
 
 /// `(out, in)` of a model's 2-D weights, by GGUF name.
@@ -450,7 +532,7 @@ mod tests {
     fn peft_round_trip_names_modules_as_peft_does() {
         let dir = tempfile::tempdir().unwrap();
         let adapter = synthetic("qwen2");
-        adapter.save_peft(dir.path(), "Qwen/Qwen2.5-Coder-0.5B-Instruct").unwrap();
+        adapter.save_peft(dir.path(), "Qwen/Qwen2.5-Coder-0.5B-Instruct", None).unwrap();
         let config: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap(),
         )
@@ -466,14 +548,48 @@ mod tests {
             tensors.contains_key("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight")
         );
         assert!(tensors.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
-        same(&adapter, &LoraAdapter::load_peft(dir.path(), "qwen2").unwrap());
+        same(&adapter, &LoraAdapter::load_peft(dir.path(), "qwen2", None).unwrap());
     }
 
     #[test]
-    fn permuted_llama_attention_is_refused_for_peft() {
+    fn llama_attention_needs_head_counts_for_peft() {
         let dir = tempfile::tempdir().unwrap();
-        let err = synthetic("llama").save_peft(dir.path(), "x").unwrap_err().to_string();
-        assert!(err.contains("permuted"), "{err}");
+        let err = synthetic("llama").save_peft(dir.path(), "x", None).unwrap_err().to_string();
+        assert!(err.contains("head counts"), "{err}");
+    }
+
+    #[test]
+    fn llama_query_rows_are_interleaved_per_head_and_back() {
+        // Two heads of size 4: HF rows [h0: 0 1 | 2 3, h1: 4 5 | 6 7] (rotary halves) are
+        // GGUF rows [0 2 1 3, 4 6 5 7] (adjacent pairs).
+        let b = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((8, 1)).unwrap();
+        let gguf = rows_hf_to_gguf(&b, 2).unwrap();
+        assert_eq!(
+            gguf.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [0., 2., 1., 3., 4., 6., 5., 7.]
+        );
+        let back = rows_gguf_to_hf(&gguf, 2).unwrap();
+        assert_eq!(back.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
+        assert!(rows_hf_to_gguf(&b, 3).is_err());
+    }
+
+    #[test]
+    fn llama_peft_round_trip_permutes_only_query_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut adapter = synthetic("llama");
+        let rows = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((4, 2)).unwrap();
+        adapter.pairs.get_mut("blk.0.attn_q.weight").unwrap().b = rows;
+        let heads = Some(Heads { n_head: 1, n_head_kv: 1 });
+        adapter.save_peft(dir.path(), "x", heads).unwrap();
+        let tensors = candle_core::safetensors::load(
+            dir.path().join("adapter_model.safetensors"),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let q_b = &tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"];
+        // GGUF rows [r0 r1 r2 r3] of one head of size 4 are HF rows [r0 r2 r1 r3].
+        assert_eq!(q_b.to_vec2::<f32>().unwrap(), [[0., 1.], [4., 5.], [2., 3.], [6., 7.]]);
+        same(&adapter, &LoraAdapter::load_peft(dir.path(), "llama", heads).unwrap());
     }
 
     #[test]

@@ -146,6 +146,37 @@ impl CandleTrainer {
         let trained = (0..tokens.len()).map(|i| i >= start).collect();
         Ok(Tokenized { tokens, trained })
     }
+
+    /// The loss (mean nats per reply token, as training measures it) of every example under
+    /// the base model with `adapter`, or the bare base model: a held-out loss after a run,
+    /// and the figure another trainer's numbers are checked against. Examples whose reply
+    /// starts past `max_tokens` score `None`.
+    pub fn score(
+        &self,
+        examples: &[ChatExample],
+        adapter: Option<&LoraAdapter>,
+        max_tokens: usize,
+        on_example: &mut dyn FnMut(usize, Option<f64>),
+    ) -> Result<Vec<Option<f64>>> {
+        let model = BaseModel::load(&self.base_gguf)?;
+        let lora = match adapter {
+            Some(adapter) => LoraVars::new(adapter)?,
+            None => LoraVars::none(),
+        };
+        let mut losses = Vec::with_capacity(examples.len());
+        for (i, example) in examples.iter().enumerate() {
+            let data = self.tokenize(example, max_tokens)?;
+            let loss = if data.trained.iter().skip(1).any(|&t| t) {
+                let loss = model.loss(&data.tokens, &data.trained, &lora)?.detach();
+                Some(loss.to_scalar::<f32>()? as f64)
+            } else {
+                None
+            };
+            on_example(i, loss);
+            losses.push(loss);
+        }
+        Ok(losses)
+    }
 }
 
 impl Trainer for CandleTrainer {
