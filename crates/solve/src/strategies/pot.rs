@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use hypatia_grade::extract_program_answer;
+use hypatia_grade::{evaluate, extract_program_answer};
 use hypatia_llm::{Backend, ChatMessage, SamplingParams};
 use hypatia_sandbox::Status;
 
@@ -99,6 +99,7 @@ impl ProgramOfThought {
                 let seed = seed.wrapping_add(i as u32);
                 let program = self.execute_with_retries(
                     backend,
+                    problem.style,
                     messages.clone(),
                     choice.text.clone(),
                     seed,
@@ -124,9 +125,14 @@ impl ProgramOfThought {
 
     /// Runs the program in `text`; on failure shows the model what went wrong and runs its
     /// next program, at most `max_retries` more times.
+    ///
+    /// A word problem's answer is a number: a program that prints something else (a
+    /// variable's name in quotes, a sentence) is sent back like a failing one, and what it
+    /// printed stays the answer only if no retry prints a number.
     fn execute_with_retries(
         &self,
         backend: &dyn Backend,
+        style: Style,
         mut chat: Vec<ChatMessage>,
         mut text: String,
         seed: u32,
@@ -134,6 +140,7 @@ impl ProgramOfThought {
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Program, SolveError> {
         let mut retries = 0;
+        let mut not_a_number: Option<Program> = None;
         loop {
             // Generation stopped at the closing fence, which the stop string removed; put
             // it back so the reply reads (and is replayed to the model) as written.
@@ -154,29 +161,43 @@ impl ProgramOfThought {
                     let answer = (outcome.status == Status::Ok)
                         .then(|| extract_program_answer(&outcome.stdout))
                         .flatten();
-                    if answer.is_some() {
-                        return Ok(Program {
-                            completion: text,
-                            code,
-                            output: outcome.stdout,
-                            answer,
-                        });
-                    }
-                    if outcome.status == Status::Ok {
-                        "It ran but printed nothing; the program must print the final answer."
-                            .into()
-                    } else {
-                        render_outcome(&outcome)
+                    match answer {
+                        Some(a) if style == Style::Word && evaluate(&a).is_none() => {
+                            let feedback = format!(
+                                "It printed `{a}`, which is not a number; the program must \
+                                 compute the answer and print only that number."
+                            );
+                            not_a_number.get_or_insert(Program {
+                                completion: text.clone(),
+                                code,
+                                output: outcome.stdout,
+                                answer: Some(a),
+                            });
+                            feedback
+                        }
+                        Some(a) => {
+                            return Ok(Program {
+                                completion: text,
+                                code,
+                                output: outcome.stdout,
+                                answer: Some(a),
+                            })
+                        }
+                        None if outcome.status == Status::Ok => {
+                            "It ran but printed nothing; the program must print the final answer."
+                                .into()
+                        }
+                        None => render_outcome(&outcome),
                     }
                 }
             };
             if retries == self.max_retries {
-                return Ok(Program {
+                return Ok(not_a_number.unwrap_or(Program {
                     completion: text,
                     code: String::new(),
                     output: String::new(),
                     answer: None,
-                });
+                }));
             }
             retries += 1;
             chat.push(ChatMessage::assistant(text));
@@ -458,6 +479,39 @@ mod tests {
         assert!(r[1].messages.last().unwrap().content.contains("no ```python block"));
         assert!(r[2].messages.last().unwrap().content.contains("printed nothing"));
         assert!(s.text.contains("Output:\n3"));
+    }
+
+    #[test]
+    fn a_word_problem_that_prints_no_number_is_sent_back() {
+        let backend = ScriptedBackend::new([
+            "```python\nprint('night_sleep')\n```",
+            "```python\nprint(19)\n```",
+        ]);
+        let opts = StrategyOptions { explain: false, ..Default::default() };
+        let run = |code: &str| {
+            let printed = code.split(['(', ')']).nth(1).unwrap_or("").trim_matches('\'');
+            FnExecutor::ok(&format!("{printed}\n"))
+        };
+        let strategy = ProgramOfThought::new(&opts, Arc::new(FnExecutor::new(run)));
+        let word = Problem::new("Tom sleeps 5 hours a night. How many hours in a week?")
+            .with_style(Style::Word);
+        let s = strategy.solve(&backend, &word, &mut |_| {}).unwrap();
+        assert_eq!(s.answer.as_deref(), Some("19"));
+        let feedback = backend.requests()[1].messages.last().unwrap().content.clone();
+        assert!(feedback.contains("`night_sleep`, which is not a number"), "{feedback}");
+
+        // With no retry left, what it printed is still the answer; and a competition
+        // problem's answer may be any expression.
+        let backend = ScriptedBackend::new(["```python\nprint('night_sleep')\n```"]);
+        let once = StrategyOptions { explain: false, max_retries: 0, ..Default::default() };
+        let strategy = ProgramOfThought::new(&once, Arc::new(FnExecutor::new(run)));
+        let s = strategy.solve(&backend, &word, &mut |_| {}).unwrap();
+        assert_eq!(s.answer.as_deref(), Some("night_sleep"));
+        let backend = ScriptedBackend::new(["```python\nprint('x + 1')\n```"]);
+        let strategy = ProgramOfThought::new(&opts, Arc::new(FnExecutor::new(run)));
+        let competition = Problem::new("p").with_style(Style::Competition);
+        let s = strategy.solve(&backend, &competition, &mut |_| {}).unwrap();
+        assert_eq!((s.answer.as_deref(), backend.requests().len()), (Some("x + 1"), 1));
     }
 
     #[test]
