@@ -369,15 +369,7 @@ pub struct Heads {
 impl Heads {
     /// The head counts in a GGUF model's metadata.
     pub fn of_base(path: &Path) -> Result<Self> {
-        let mut file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let content = gguf_file::Content::read(&mut file)
-            .with_context(|| format!("{} is not GGUF", path.display()))?;
-        let arch = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .context("the model names no general.architecture")?;
+        let (_, content, arch) = open_gguf(path)?;
         let count = |key: &str| -> Result<usize> {
             let value = content
                 .metadata
@@ -433,16 +425,7 @@ pub type WeightShapes = BTreeMap<String, (usize, usize)>;
 
 /// `general.architecture` and `(out, in)` of every 2-D weight of a GGUF model.
 pub fn base_shapes(path: &Path) -> Result<(String, WeightShapes)> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let content = gguf_file::Content::read(&mut file)
-        .with_context(|| format!("{} is not GGUF", path.display()))?;
-    let arch = content
-        .metadata
-        .get("general.architecture")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .context("the model names no general.architecture")?;
+    let (_, content, arch) = open_gguf(path)?;
     let shapes = content
         .tensor_infos
         .iter()
@@ -452,6 +435,21 @@ pub fn base_shapes(path: &Path) -> Result<(String, WeightShapes)> {
         })
         .collect();
     Ok((arch, shapes))
+}
+
+/// A GGUF file opened and its header read, with its `general.architecture`.
+pub(crate) fn open_gguf(path: &Path) -> Result<(std::fs::File, gguf_file::Content, String)> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let content = gguf_file::Content::read(&mut file)
+        .with_context(|| format!("{} is not GGUF", path.display()))?;
+    let arch = content
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .with_context(|| format!("{} names no general.architecture", path.display()))?;
+    Ok((file, content, arch))
 }
 
 /// The target of a GGUF weight name `blk.N.<target>.weight`.

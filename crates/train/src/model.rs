@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor, Var, D};
 
 use crate::adapter::{LoraAdapter, LoraPair};
@@ -98,15 +97,8 @@ impl LoraVars {
 
 impl BaseModel {
     pub fn load(path: &Path) -> Result<Self> {
-        let mut file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let content = gguf_file::Content::read(&mut file)
-            .with_context(|| format!("{} is not GGUF", path.display()))?;
+        let (mut file, content, arch) = crate::adapter::open_gguf(path)?;
         let meta = |key: &str| content.metadata.get(key);
-        let arch = meta("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .context("no general.architecture")?;
         let rope = match arch.as_str() {
             "llama" => Rope::Pairs,
             "qwen2" => Rope::Halves,

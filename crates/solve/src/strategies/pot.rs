@@ -99,8 +99,7 @@ impl ProgramOfThought {
                 let seed = seed.wrapping_add(i as u32);
                 let program = self.execute_with_retries(
                     backend,
-                    problem.style,
-                    messages.clone(),
+                    problem,
                     choice.text.clone(),
                     seed,
                     ledger,
@@ -132,13 +131,13 @@ impl ProgramOfThought {
     fn execute_with_retries(
         &self,
         backend: &dyn Backend,
-        style: Style,
-        mut chat: Vec<ChatMessage>,
+        problem: &Problem,
         mut text: String,
         seed: u32,
         ledger: &mut Ledger,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Program, SolveError> {
+        let mut chat = Self::messages(problem);
         let mut retries = 0;
         let mut not_a_number: Option<Program> = None;
         loop {
@@ -147,7 +146,7 @@ impl ProgramOfThought {
             if text.matches("```").count() % 2 == 1 {
                 text.push_str("\n```");
             }
-            let problem = match last_python_block(&text) {
+            let feedback = match last_python_block(&text) {
                 None => "Your reply had no ```python block.".to_string(),
                 Some(code) => {
                     let outcome = self.executor.run(&code)?;
@@ -162,8 +161,8 @@ impl ProgramOfThought {
                         .then(|| extract_program_answer(&outcome.stdout))
                         .flatten();
                     match answer {
-                        Some(a) if style == Style::Word && evaluate(&a).is_none() => {
-                            let feedback = format!(
+                        Some(a) if problem.style == Style::Word && evaluate(&a).is_none() => {
+                            let not_a_number_feedback = format!(
                                 "It printed `{a}`, which is not a number; the program must \
                                  compute the answer and print only that number."
                             );
@@ -173,7 +172,7 @@ impl ProgramOfThought {
                                 output: outcome.stdout,
                                 answer: Some(a),
                             });
-                            feedback
+                            not_a_number_feedback
                         }
                         Some(a) => {
                             return Ok(Program {
@@ -201,7 +200,7 @@ impl ProgramOfThought {
             }
             retries += 1;
             chat.push(ChatMessage::assistant(text));
-            chat.push(ChatMessage::user(fill(RETRY, &[("error", &problem)])));
+            chat.push(ChatMessage::user(fill(RETRY, &[("error", &feedback)])));
             // A greedy retry tends to repeat the failed program word for word; some
             // temperature (and a fresh seed) lets it try something else.
             let temperature = self.params.temperature.max(RETRY_TEMPERATURE);
