@@ -65,14 +65,27 @@ after_s=$((SECONDS - t))
 
 mkdir -p bench/results
 out=bench/results/sft-before-after-$MODEL-$(date +%Y-%m-%d).json
-"$HYPATIA" eval compare "$before" "$after" | tee "$out.compare.txt"
+"$HYPATIA" eval compare "$before" "$after" | sed "s|$RUNS/|runs/|g" | tee "$out.compare.txt"
 python3 - "$before/summary.json" "$after/summary.json" "$GEN/summary.json" "${ADAPTER%.gguf}.json" "$out" \
-    "$gen_s" "$before_s" "$sft_s" "$after_s" <<'EOF'
-import json, sys
+    "$gen_s" "$before_s" "$sft_s" "$after_s" "$RUNS" <<'EOF'
+import json, os, sys
 before, after, gen, sft, out = (sys.argv[1:6])
 secs = dict(zip(["data_gen", "eval_before", "sft", "eval_after"], map(int, sys.argv[6:10])))
+runs, home = sys.argv[10], os.path.expanduser("~")
+
+def local(x):
+    """The report names files relative to the runs folder, not by this machine's paths."""
+    if isinstance(x, str):
+        return x.replace(runs.rstrip("/") + "/", "runs/").replace(home, "~")
+    if isinstance(x, list):
+        return [local(v) for v in x]
+    if isinstance(x, dict):
+        return {k: local(v) for k, v in x.items()}
+    return x
+
 load = lambda p: json.load(open(p, encoding="utf-8"))
-json.dump({"before": load(before), "after": load(after), "data_gen": load(gen), "sft": load(sft),
-           "wall_seconds_this_run": secs}, open(out, "w", encoding="utf-8"), indent=2)
+report = {"before": load(before), "after": load(after), "data_gen": load(gen), "sft": load(sft),
+          "wall_seconds_this_run": secs}
+json.dump(local(report), open(out, "w", encoding="utf-8"), indent=2)
 print("written to", out, file=sys.stderr)
 EOF
