@@ -53,7 +53,9 @@ pub use judge::{
 };
 pub use progress::{problems_bar, show_problem, TerminalProgress};
 pub use report::{render as render_report, write_report, REPORT_FILE};
-pub use results::{read_results, JsonlWriter, ResultRecord, RESULTS_FILE};
+pub use results::{
+    read_jsonl, read_results, read_whole_lines, JsonlWriter, ResultRecord, RESULTS_FILE,
+};
 pub use runner::{check_golds, run_eval, run_eval_sharded, EvalOptions, Progress};
 pub use stats::{mcnemar_exact, median, percentile, wilson, Proportion};
 pub use summary::{markdown_table, Bucket, Summary, SUMMARY_FILE};

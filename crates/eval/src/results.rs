@@ -63,14 +63,36 @@ pub fn read_results(path: &Path, repair: bool) -> anyhow::Result<Vec<ResultRecor
 
 /// The records of an append-only JSON Lines file, with [`read_results`]'s handling of a
 /// torn last line; `what` names a record in errors.
-pub(crate) fn read_jsonl<T: DeserializeOwned>(
+pub fn read_jsonl<T: DeserializeOwned>(
     path: &Path,
     repair: bool,
     what: &str,
 ) -> anyhow::Result<Vec<T>> {
+    let (records, whole_len) = read_whole_lines(path, what)?;
+    if repair {
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        if whole_len < len {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot repair {}", path.display()))?;
+            file.set_len(whole_len)
+                .with_context(|| format!("cannot truncate {}", path.display()))?;
+        }
+    }
+    Ok(records)
+}
+
+/// The records of the whole lines of a JSON Lines file, and the byte length those lines
+/// (and blank ones) take: a torn last line is left out of both, a bad line elsewhere is an
+/// error (see [`read_results`]). A missing file has no records.
+pub fn read_whole_lines<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<(Vec<T>, u64)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let mut records = Vec::new();
@@ -104,15 +126,7 @@ pub(crate) fn read_jsonl<T: DeserializeOwned>(
         }
         start = next;
     }
-    if repair && good_end < bytes.len() {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot repair {}", path.display()))?;
-        file.set_len(good_end as u64)
-            .with_context(|| format!("cannot truncate {}", path.display()))?;
-    }
-    Ok(records)
+    Ok((records, good_end as u64))
 }
 
 /// Appends records, one flushed line each (written whole, so a kill tears at most the

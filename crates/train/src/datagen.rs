@@ -26,7 +26,6 @@
 //!   one problem at a time; the embedded engine batches their sequences into one decode.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::OpenOptions;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,11 +33,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use hypatia_eval::{check_golds, Dataset, EvalItem, JsonlWriter, Split};
+use hypatia_eval::{
+    check_golds, read_jsonl, read_whole_lines, Dataset, EvalItem, JsonlWriter, Split,
+};
 use hypatia_llm::{Backend, ChatMessage, FinishReason, Role};
 use hypatia_sandbox::Status;
 use hypatia_solve::{Problem, Solution, Step, Strategy, StrategyOptions, Trace};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The SFT examples, one chat a line.
@@ -532,8 +532,7 @@ fn open_run(dir: &Path, identity: &RunIdentity) -> anyhow::Result<HashMap<String
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", run_path.display())),
     }
 
-    let (records, good_end) = read_jsonl::<DoneRecord>(&done_path, "a done record")?;
-    truncate(&done_path, good_end)?;
+    let records: Vec<DoneRecord> = read_jsonl(&done_path, true, "a done record")?;
     let done: HashMap<String, DoneRecord> =
         records.into_iter().map(|r| (r.id.clone(), r)).collect();
 
@@ -547,7 +546,7 @@ fn open_run(dir: &Path, identity: &RunIdentity) -> anyhow::Result<HashMap<String
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", train_path.display())),
     };
-    let (ids, good_end) = read_jsonl::<IdOnly>(&train_path, "an example")?;
+    let (ids, good_end) = read_whole_lines::<IdOnly>(&train_path, "an example")?;
     if ids.iter().any(|e| !done.contains_key(&e.id)) || good_end < text.len() as u64 {
         let mut kept = Vec::with_capacity(text.len());
         let lines = text[..good_end as usize].split_inclusive(|&b| b == b'\n');
@@ -838,61 +837,6 @@ pub fn dedup_key(reply: &str) -> String {
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
-}
-
-/// The records of a JSON Lines file and the byte length of its whole, parsed lines.
-///
-/// A last line that does not parse, or lacks its newline, is what a killed writer leaves
-/// behind: it is left out (and the returned length stops before it). A bad line anywhere
-/// else means the file is not ours, which is an error. A missing file has no records.
-fn read_jsonl<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<(Vec<T>, u64)> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let mut records = Vec::new();
-    let mut good_end = 0;
-    let mut start = 0;
-    let mut line_no = 0;
-    while start < bytes.len() {
-        line_no += 1;
-        let newline = bytes[start..].iter().position(|&b| b == b'\n').map(|p| start + p);
-        let next = newline.map_or(bytes.len(), |e| e + 1);
-        let line = &bytes[start..newline.unwrap_or(bytes.len())];
-        let is_last = next >= bytes.len();
-        if line.iter().all(u8::is_ascii_whitespace) {
-            if newline.is_some() {
-                good_end = next;
-            }
-        } else {
-            match (serde_json::from_slice::<T>(line), newline) {
-                (Ok(record), Some(_)) => {
-                    records.push(record);
-                    good_end = next;
-                }
-                _ if is_last => break,
-                (Err(e), _) => bail!("{}: line {line_no} is not {what}: {e}", path.display()),
-                // Only the last line can lack its newline.
-                (Ok(_), None) => break,
-            }
-        }
-        start = next;
-    }
-    Ok((records, good_end as u64))
-}
-
-/// Cuts `path` to `len` bytes if it is longer, so the next append starts a line of its own.
-fn truncate(path: &Path, len: u64) -> anyhow::Result<()> {
-    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
-    if meta.len() > len {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot repair {}", path.display()))?;
-        file.set_len(len).with_context(|| format!("cannot truncate {}", path.display()))?;
-    }
-    Ok(())
 }
 
 /// Write then rename, so that a reader (or a crash) never sees half a file.
