@@ -443,37 +443,31 @@ pub fn generate_data(
         }
         drop(tx);
         for (id, outcome) in rx {
-            let (record, examples) = match outcome {
-                Ok(finished) => finished,
+            let finished_id = match outcome {
                 Err(error) => {
                     errors.push(ProblemError { id, error });
-                    progress(&GenProgress {
-                        total: items.len(),
-                        done: finished,
-                        resumed,
-                        samples,
-                        kept,
-                        errors: errors.len(),
-                        last: None,
-                    });
-                    continue;
+                    None
+                }
+                Ok((record, examples)) => {
+                    // Examples first, then the done line: a kill in between leaves examples
+                    // of a problem that is not done, which the next run drops and samples
+                    // again.
+                    let written = examples
+                        .iter()
+                        .try_for_each(|e| train.write(e))
+                        .and_then(|()| done_log.write(&record));
+                    if let Err(e) = written {
+                        failure = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    finished += 1;
+                    samples += u64::from(record.samples);
+                    kept += u64::from(record.kept);
+                    done.insert(id.clone(), record);
+                    Some(id)
                 }
             };
-            // Examples first, then the done line: a kill in between leaves examples of a
-            // problem that is not done, which the next run drops and samples again.
-            let written = examples
-                .iter()
-                .try_for_each(|e| train.write(e))
-                .and_then(|()| done_log.write(&record));
-            if let Err(e) = written {
-                failure = Some(e);
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
-            finished += 1;
-            samples += u64::from(record.samples);
-            kept += u64::from(record.kept);
-            done.insert(id.clone(), record);
             progress(&GenProgress {
                 total: items.len(),
                 done: finished,
@@ -481,9 +475,9 @@ pub fn generate_data(
                 samples,
                 kept,
                 errors: errors.len(),
-                last: done.get(&id),
+                last: finished_id.as_ref().and_then(|id| done.get(id)),
             });
-            if last_summary.elapsed() >= SUMMARY_EVERY {
+            if finished_id.is_some() && last_summary.elapsed() >= SUMMARY_EVERY {
                 last_summary = Instant::now();
                 let wall = earlier_wall + started.elapsed().as_secs_f64();
                 if let Err(e) = summary_now(&done, &errors, wall).write(&opts.out) {
