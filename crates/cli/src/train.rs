@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use hypatia_llm::{EngineConfig, LlamaEngine, ModelStore};
 use hypatia_train::adapter::{base_shapes, Heads, LoraAdapter, Target};
 use hypatia_train::grpo::{GrpoConfig, GrpoTrainer, Task};
-use hypatia_train::sft::{read_examples, CandleTrainer, SftConfig, Trainer};
+use hypatia_train::sft::{read_examples, CandleTrainer, ChatExample, SftConfig, Trainer};
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
@@ -24,23 +24,40 @@ pub enum TrainCommand {
     Score(ScoreArgs),
 }
 
+/// The chat examples and base model that `train sft` trains on and `train score` scores.
 #[derive(Args)]
-pub struct ScoreArgs {
-    /// JSON Lines with `messages`; the last message (the assistant's) is scored.
+pub struct ChatData {
+    /// JSON Lines with `messages`; the last message (the assistant's) is learned or scored.
     #[arg(long)]
     data: PathBuf,
     /// Base model: registry name or .gguf path (llama or qwen2 architecture).
     #[arg(long, default_value = "qwen2.5-coder-0.5b")]
     model: String,
-    /// A GGUF adapter to apply (default: the bare base model).
-    #[arg(long)]
-    adapter: Option<PathBuf>,
-    /// Tokens per example (longer ones are cut, as in training).
+    /// Tokens per example (longer ones are cut).
     #[arg(long, default_value_t = 1024)]
     max_tokens: usize,
     /// Use only the first N examples.
     #[arg(long)]
     limit: Option<usize>,
+}
+
+impl ChatData {
+    fn examples(&self) -> Result<Vec<ChatExample>> {
+        let mut examples = read_examples(&self.data)?;
+        if let Some(limit) = self.limit {
+            examples.truncate(limit);
+        }
+        Ok(examples)
+    }
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    chat: ChatData,
+    /// A GGUF adapter to apply (default: the bare base model).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -101,12 +118,8 @@ pub struct GrpoArgs {
 
 #[derive(Args)]
 pub struct SftArgs {
-    /// JSON Lines with `messages`; the last message (the assistant's) is learned.
-    #[arg(long)]
-    data: PathBuf,
-    /// Base model: registry name or .gguf path (llama or qwen2 architecture).
-    #[arg(long, default_value = "qwen2.5-coder-0.5b")]
-    model: String,
+    #[command(flatten)]
+    chat: ChatData,
     /// The adapter to write (GGUF); a report of the run goes next to it (.json).
     #[arg(long)]
     out: PathBuf,
@@ -127,14 +140,8 @@ pub struct SftArgs {
     /// Examples per optimizer step.
     #[arg(long, default_value_t = 4)]
     batch: usize,
-    /// Tokens per example (longer ones are cut).
-    #[arg(long, default_value_t = 1024)]
-    max_tokens: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Use only the first N examples.
-    #[arg(long)]
-    limit: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -212,22 +219,24 @@ fn sft(args: SftArgs) -> Result<()> {
         lr: args.lr,
         epochs: args.epochs,
         batch: args.batch,
-        max_tokens: args.max_tokens,
+        max_tokens: args.chat.max_tokens,
         seed: args.seed,
     };
     config.validate()?;
-    let mut examples = read_examples(&args.data)?;
-    if let Some(limit) = args.limit {
-        examples.truncate(limit);
-    }
-    let trainer = candle_trainer(&args.model)?;
+    let examples = args.chat.examples()?;
+    let trainer = candle_trainer(&args.chat.model)?;
     let steps = args.epochs * examples.len().div_ceil(args.batch);
     let bar = indicatif::ProgressBar::new(steps as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    eprintln!("{} examples, {steps} steps of {} on {}", examples.len(), args.batch, args.model);
+    eprintln!(
+        "{} examples, {steps} steps of {} on {}",
+        examples.len(),
+        args.batch,
+        args.chat.model
+    );
     let (adapter, report) = trainer.sft(&examples, &config, &mut |step| {
         bar.set_position(step.step as u64);
         bar.set_message(format!("epoch {} loss {:.4}", step.epoch + 1, step.loss));
@@ -238,11 +247,11 @@ fn sft(args: SftArgs) -> Result<()> {
     bar.finish_and_clear();
     adapter.save_gguf(&args.out)?;
     if let Some(dir) = &args.peft_out {
-        adapter.save_peft(dir, &args.model, Some(Heads::of_base(&trainer.base_gguf)?))?;
+        adapter.save_peft(dir, &args.chat.model, Some(Heads::of_base(&trainer.base_gguf)?))?;
     }
     let summary = serde_json::json!({
-        "model": args.model,
-        "data": args.data,
+        "model": args.chat.model,
+        "data": args.chat.data,
         "adapter": args.out,
         "config": config,
         "examples": report.examples,
@@ -268,29 +277,27 @@ fn candle_trainer(model: &str) -> Result<CandleTrainer> {
 }
 
 fn score(args: ScoreArgs) -> Result<()> {
-    let mut examples = read_examples(&args.data)?;
-    if let Some(limit) = args.limit {
-        examples.truncate(limit);
-    }
+    let examples = args.chat.examples()?;
     let adapter = args.adapter.as_deref().map(LoraAdapter::load_gguf).transpose()?;
-    let trainer = candle_trainer(&args.model)?;
+    let trainer = candle_trainer(&args.chat.model)?;
     let bar = indicatif::ProgressBar::new(examples.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} examples  eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let losses = trainer.score(&examples, adapter.as_ref(), args.max_tokens, &mut |i, _| {
-        bar.set_position(i as u64 + 1);
-    })?;
+    let losses =
+        trainer.score(&examples, adapter.as_ref(), args.chat.max_tokens, &mut |i, _| {
+            bar.set_position(i as u64 + 1);
+        })?;
     bar.finish_and_clear();
     let scored: Vec<f64> = losses.iter().flatten().copied().collect();
     if scored.is_empty() {
-        anyhow::bail!("no example has a reply within {} tokens", args.max_tokens);
+        anyhow::bail!("no example has a reply within {} tokens", args.chat.max_tokens);
     }
     let summary = serde_json::json!({
-        "model": args.model,
+        "model": args.chat.model,
         "adapter": args.adapter,
-        "data": args.data,
+        "data": args.chat.data,
         "examples": scored.len(),
         "mean_loss": scored.iter().sum::<f64>() / scored.len() as f64,
         "losses": losses,
