@@ -300,6 +300,10 @@ struct GradeArgs {
     /// The answer to check against --gold.
     #[arg(long, requires = "gold", allow_hyphen_values = true)]
     pred: Option<String>,
+    /// The question (with --gold): its wording may license rounding ("to the nearest
+    /// tenth") or a percentage written without its sign ("what percent …?").
+    #[arg(long, requires = "gold")]
+    question: Option<String>,
     /// JSONL file of {"gold":..,"pred":..} lines: prints one {"equal":bool} line per input line.
     #[arg(long)]
     pairs: Option<PathBuf>,
@@ -528,7 +532,11 @@ fn judge(run: &Path, limit: Option<usize>, in_flight: u32, engine: &EngineArgs) 
 
 fn grade(args: GradeArgs) -> Result<()> {
     if let (Some(gold), Some(pred)) = (&args.gold, &args.pred) {
-        let verdict = if hypatia_grade::equivalent(gold, pred) { "equal" } else { "different" };
+        let checker = match &args.question {
+            Some(q) => hypatia_grade::Checker::default().with_question(q),
+            None => hypatia_grade::Checker::default(),
+        };
+        let verdict = if checker.equivalent(gold, pred) { "equal" } else { "different" };
         println!("{verdict}");
         return Ok(());
     }
@@ -543,8 +551,18 @@ fn grade(args: GradeArgs) -> Result<()> {
         .with_context(|| format!("grading {}", path.display()))?;
         return Ok(());
     }
+    // A response is at most a few thousand tokens; a bounded read keeps an endless stdin
+    // from growing memory.
+    const MAX_RESPONSE_BYTES: u64 = 16 << 20;
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading stdin")?;
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::io::stdin(), MAX_RESPONSE_BYTES + 1),
+        &mut text,
+    )
+    .context("reading stdin")?;
+    if text.len() as u64 > MAX_RESPONSE_BYTES {
+        anyhow::bail!("the response on stdin is longer than {MAX_RESPONSE_BYTES} bytes");
+    }
     match hypatia_grade::extract_answer(&text, &hypatia_grade::ExtractOptions::default()) {
         Some(answer) => {
             println!("{answer}");

@@ -126,6 +126,39 @@ fn grade_follows_the_contract() {
 }
 
 #[test]
+fn grade_refuses_the_false_matches_of_issue_16() {
+    for (gold, pred) in [
+        ("5", "-5 €"),
+        ("12", "1.2 €"),
+        ("1/2", "12?"),
+        ("1/2", "1 1/2"),
+        ("0", "2 000 000"),
+        ("5", "5 thousand"),
+        ("2", "2 squared"),
+        ("x", "|x|"),
+        ("0.5", "0.5%"),
+        ("0.5", "\\frac{7}{15}"),
+        ("1,000", "0, 1"),
+        ("\\text{no}", "on"),
+    ] {
+        let o = hypatia(&["grade", "--gold", gold, "--pred", pred]);
+        assert_eq!(stdout(&o).trim(), "different", "{gold} vs {pred}: {}", stderr(&o));
+    }
+    let q = "What percent of the apples are red?";
+    let o = hypatia(&["grade", "--gold", "25", "--pred", "25%", "--question", q]);
+    assert_eq!(stdout(&o).trim(), "equal", "{}", stderr(&o));
+    let o = hypatia(&["grade", "--gold", "25", "--pred", "25%"]);
+    assert_eq!(stdout(&o).trim(), "different");
+}
+
+#[test]
+fn grade_pairs_is_bounded_on_endless_input() {
+    let o = hypatia(&["grade", "--pairs", "/dev/zero"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 1") && stderr(&o).contains("longer than"), "{}", stderr(&o));
+}
+
+#[test]
 fn grade_extract_reads_stdin() {
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_hypatia"))

@@ -7,7 +7,7 @@
 //!   `train` splits and seeded samples.
 //! * [`run_eval`] solves the selection with a [`Strategy`](hypatia_solve::Strategy) on a
 //!   [`Backend`](hypatia_llm::Backend), grades every answer with
-//!   [`hypatia_grade::equivalent`], and writes `results.jsonl`, `summary.json` and
+//!   [`hypatia_grade::correct_for`], and writes `results.jsonl`, `summary.json` and
 //!   `report.html`.
 //! * [`compare`] pairs two runs problem by problem, with an exact McNemar test.
 //! * [`run_tutor_eval`] measures the tutor: mistake location on perturbed solutions,

@@ -292,7 +292,7 @@ fn solve_one(
             let correct = solution
                 .answer
                 .as_deref()
-                .is_some_and(|p| hypatia_grade::equivalent(&item.gold, p));
+                .is_some_and(|p| hypatia_grade::correct_for(&item.question, &item.gold, p));
             (solution, correct)
         })
     }));

@@ -2,7 +2,6 @@
 
 use num_bigint::BigInt;
 use num_complex::Complex64;
-use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 
@@ -13,9 +12,11 @@ use crate::parse::{self, Const, Node, RelOp};
 /// How a percent sign relates to the number it follows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PercentPolicy {
-    /// `50\%` matches both `50` and `0.5`: models drop the sign or convert it about
-    /// equally often, and both readings are right. Two numbers that both carry `%`
-    /// are compared as they are, so `50\%` never matches `0.5\%`.
+    /// `x\%` is the number x/100, and one dropped sign is forgiven where the answer is
+    /// known to be a percentage: a gold `50\%` also matches `50` (the gold says the
+    /// answer is a percentage), and a gold `50` matches `50\%` only when the question
+    /// asks for a percentage ([`Checker::asks_for_percent`]). So `0.5` matches `50\%`
+    /// but not `0.5\%`, and `50\%` never matches `0.5\%`.
     #[default]
     Lenient,
     /// `50\%` is the number 0.5 and nothing else.
@@ -25,8 +26,8 @@ pub enum PercentPolicy {
 }
 
 /// A configurable answer checker. The gold answer always comes first: some rules
-/// (rounded gold decimals, `x=` prefixes, lists read as sets) are generous to the
-/// prediction only in the direction that the gold answer licenses.
+/// (rounded golds, `x=` prefixes, lists read as sets) are generous to the prediction
+/// only in the direction that the gold answer licenses.
 ///
 /// ```
 /// use hypatia_grade::{Checker, PercentPolicy};
@@ -35,24 +36,38 @@ pub enum PercentPolicy {
 /// assert!(!c.equivalent("0.001", "0.0015"));
 /// assert!(c.equivalent(r"50\%", "0.5"));
 /// assert!(!Checker::default().percent_policy(PercentPolicy::Ignore).equivalent(r"50\%", "0.5"));
+/// // A question that asks for rounding licenses it; without one a decimal is exact.
+/// let q = "What is 1/3 as a decimal, to the nearest hundredth?";
+/// assert!(Checker::default().with_question(q).equivalent("0.33", r"\frac{1}{3}"));
+/// assert!(!c.equivalent("0.33", r"\frac{1}{3}"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Checker {
     percent: PercentPolicy,
-    gold_rounding: bool,
-    /// Invariant: `0 < rel_tol < 1`.
+    /// Decimal places the gold answer was rounded to (negative: to tens, hundreds),
+    /// when the question says so.
+    rounding: Option<i32>,
+    /// The question asks for a percentage, so a gold without its `%` may be matched by a
+    /// prediction with one.
+    asks_percent: bool,
+    /// Invariant: `1e-15 <= rel_tol <= 1e-3`.
     rel_tol: f64,
 }
 
 impl Default for Checker {
     fn default() -> Self {
-        Checker { percent: PercentPolicy::Lenient, gold_rounding: true, rel_tol: 1e-9 }
+        Checker {
+            percent: PercentPolicy::Lenient,
+            rounding: None,
+            asks_percent: false,
+            rel_tol: 1e-9,
+        }
     }
 }
 
 /// Points at which symbolic answers are compared; a few more than needed so that
 /// domain holes (a pole, a log of a negative) can be skipped.
-const POINTS: u64 = 8;
+const POINTS: u64 = 12;
 const MIN_AGREEING_POINTS: usize = 3;
 const MAX_SET: usize = 64;
 
@@ -66,13 +81,38 @@ impl Checker {
         self
     }
 
-    /// When on (the default), a gold answer written as a decimal with `k` places
-    /// matches a prediction whose exact value is not a terminating decimal (`1/3`,
-    /// `\sqrt2`, `\pi`) if it rounds to the gold at `k` places: the gold's author
-    /// rounded. A terminating prediction (`0.0015`) must equal the gold exactly.
-    pub fn gold_rounding(mut self, on: bool) -> Self {
-        self.gold_rounding = on;
+    /// The gold answer was rounded to `places` decimal places (negative: to tens,
+    /// hundreds), so a prediction matches when it rounds to the gold there (`1/3`,
+    /// `0.333` and `\sqrt{0.11}` all match a gold `0.33` rounded to 2 places). `None`
+    /// (the default): a decimal gold is exact, and `0.5` does not match `7/15`.
+    pub fn rounded_to(mut self, places: Option<i32>) -> Self {
+        self.rounding = places.map(|p| p.clamp(-12, 300));
         self
+    }
+
+    /// Whether the question asks for a percentage: then a gold `25` (the percentage
+    /// without its sign, as GSM8K writes it) also matches `25\%`.
+    pub fn asks_for_percent(mut self, yes: bool) -> Self {
+        self.asks_percent = yes;
+        self
+    }
+
+    /// The rounding and percentage licences that the question states: "to the nearest
+    /// tenth", "to 2 decimal places", "nearest whole number" license rounding at those
+    /// places; "percent" or "percentage" in the sentence that asks licenses a gold
+    /// without its `%`.
+    ///
+    /// ```
+    /// use hypatia_grade::Checker;
+    /// let c = Checker::default().with_question("What percent of 80 is 20?");
+    /// assert!(c.equivalent("25", r"25\%"));
+    /// assert!(!Checker::default().equivalent("25", r"25\%"));
+    /// let c = Checker::default().with_question("Round your answer to the nearest tenth.");
+    /// assert!(c.equivalent("2.2", r"\sqrt{5}"));
+    /// ```
+    pub fn with_question(self, question: &str) -> Self {
+        let l = crate::question::licences(question);
+        self.rounded_to(l.rounded_to).asks_for_percent(l.asks_percent)
     }
 
     /// Relative tolerance used only for values that are irrational or symbolic,
@@ -89,17 +129,23 @@ impl Checker {
         if g.is_empty() || p.is_empty() {
             return false;
         }
-        if squash(&g) == squash(&p) {
+        if fold_space(&g) == fold_space(&p) {
             return true;
         }
         let gr = readings(&g);
         let pr = readings(&p);
         if gr.is_empty() || pr.is_empty() {
-            // Unparsed answers (long prose, odd notation) compare as text.
-            let (a, b) = (canon_text(&g), canon_text(&p));
+            // An answer we cannot read completely is only ever its own text: no part of
+            // it is guessed at, so nothing it contains makes a comparison looser.
+            let (a, b) = (plain_text(&g), plain_text(&p));
             return !a.is_empty() && a == b;
         }
-        gr.iter().any(|gn| pr.iter().any(|pn| self.eq_node(gn, pn, 0)))
+        // A gold that says it is rounded ("≈ 1.41") licenses rounding at its places.
+        let mut checker = self.clone();
+        if checker.rounding.is_none() && says_approx(&g) {
+            checker.rounding = gr.iter().find_map(written_places);
+        }
+        gr.iter().any(|gn| pr.iter().any(|pn| checker.eq_node(gn, pn, 0)))
     }
 
     fn eq_node(&self, g: &Node, p: &Node, d: usize) -> bool {
@@ -107,14 +153,29 @@ impl Checker {
             return false;
         }
         let d = d + 1;
+        match (g, p) {
+            // Both carry a unit: it must measure the same thing, and the values are
+            // compared in base units (`5 km` = `5000 m` ≠ `5 m`). A unit on one side only
+            // is dropped: `5` answers "how many km?".
+            (Node::Quantity(gv, gu), Node::Quantity(pv, pu)) => {
+                if gu.dims != pu.dims {
+                    return false;
+                }
+                let scaled = |v: &Node, f: &num_rational::BigRational| {
+                    Node::Mul(vec![v.clone(), Node::Num(f.clone(), None)])
+                };
+                return self.eq_node(&scaled(gv, &gu.factor), &scaled(pv, &pu.factor), d);
+            }
+            (Node::Quantity(gv, _), _) => return self.eq_node(gv, p, d),
+            (_, Node::Quantity(pv, _)) => return self.eq_node(g, pv, d),
+            _ => {}
+        }
         if has_pm(g) || has_pm(p) {
             return self.multiset_eq(&items(g), &items(p), d);
         }
         match (g, p) {
             (Node::Text(a), _) => match p {
-                Node::Text(b) | Node::Var(b) => {
-                    canon_text(a) == canon_text(b) || same_letters(a, b)
-                }
+                Node::Text(b) | Node::Var(b) => canon_text(a) == canon_text(b),
                 _ => false,
             },
             (Node::Var(a), Node::Text(b)) => canon_text(a) == canon_text(b),
@@ -235,11 +296,13 @@ impl Checker {
     fn scalar_eq(&self, g: &Node, p: &Node) -> bool {
         match (g, p, self.percent) {
             (Node::Percent(a), Node::Percent(b), _) => self.value_eq(a, b),
+            // The gold's sign says the answer is a percentage: a dropped sign is fine.
             (Node::Percent(a), _, PercentPolicy::Lenient) => {
-                self.value_eq(a, p) || self.value_eq(&hundredth(a), p)
+                self.value_eq(&hundredth(a), p) || self.value_eq(a, p)
             }
+            // A sign-less gold is a percentage only where the question asks for one.
             (_, Node::Percent(b), PercentPolicy::Lenient) => {
-                self.value_eq(g, b) || self.value_eq(g, &hundredth(b))
+                self.value_eq(g, &hundredth(b)) || (self.asks_percent && self.value_eq(g, b))
             }
             (Node::Percent(a), _, PercentPolicy::Ignore) => self.value_eq(a, p),
             (_, Node::Percent(b), PercentPolicy::Ignore) => self.value_eq(g, b),
@@ -260,20 +323,16 @@ impl Checker {
                 return true;
             }
         }
-        let places = decimal_places(g).filter(|_| self.gold_rounding);
         let ge = exact(g);
         let pe = exact(p);
         if let (Some(a), Some(b)) = (&ge, &pe) {
             if a == b {
                 return true;
             }
-            return match places {
-                Some(k) if a.im.is_zero() && b.im.is_zero() && !terminates(&b.re) => {
-                    let half_ulp = BigRational::new(
-                        BigInt::from(1),
-                        BigInt::from(2) * num_traits::pow(BigInt::from(10), k as usize),
-                    );
-                    (&a.re - &b.re).abs() <= half_ulp
+            // Exact values differ: equal only where the question licenses rounding.
+            return match self.rounding {
+                Some(k) if a.im.is_zero() && b.im.is_zero() => {
+                    (&a.re - &b.re).abs() <= half_unit(k)
                 }
                 _ => false,
             };
@@ -286,14 +345,18 @@ impl Checker {
             let (Some(a), Some(b)) = (approx(g, &none), approx(p, &none)) else {
                 return false;
             };
-            if let (Some(k), Some(_)) = (places, &ge) {
-                // A rounded gold against an irrational prediction.
-                let half_ulp = 0.5 * 10f64.powi(-(k.min(300) as i32));
-                return a.v.im == 0.0
-                    && b.v.im.abs() <= self.rel_tol * b.scale
-                    && (a.v.re - b.v.re).abs() <= half_ulp * (1.0 + 1e-12);
+            // Floating point is all we have: the relative tolerance covers its error
+            // (`\sin\pi` is 0), never rounding, which needs a licence.
+            if self.close(&a, &b) {
+                return true;
             }
-            return self.close(&a, &b);
+            let Some(k) = self.rounding else {
+                return false;
+            };
+            let half = eval::rat_to_f64(&half_unit(k));
+            return self.is_real(&a)
+                && self.is_real(&b)
+                && (a.v.re - b.v.re).abs() <= half * (1.0 + 1e-12);
         }
         if vars.len() > 8 {
             return false;
@@ -348,6 +411,11 @@ impl Checker {
         }) && ratio.is_some()
     }
 
+    /// Samples both sides at fixed points on both signs of zero, near it and away from
+    /// it, so `|x|`, `\sqrt{x^2}` and `x/|x|` are told from `x` and `1`. A point where a
+    /// side is undefined is skipped, and so is one where the sides differ only because
+    /// one of them left the real line (`\ln(x^2)` and `2\ln x` at negative x: a
+    /// question of domain, not of value).
     fn agree_at_points(
         &self,
         vars: &[String],
@@ -355,8 +423,7 @@ impl Checker {
     ) -> bool {
         let mut agreed = 0;
         for k in 0..POINTS {
-            let values: Vec<f64> =
-                (0..vars.len()).map(|j| 0.3 + 2.4 * unit(k * 131 + j as u64 + 17)).collect();
+            let values: Vec<f64> = (0..vars.len()).map(|j| point(k, j)).collect();
             let env = |name: &str| {
                 let j = vars.iter().position(|v| v == name)?;
                 Some(Complex64::new(values[j], 0.0))
@@ -370,14 +437,45 @@ impl Checker {
                     if !finite(a.v) || !finite(b.v) {
                         continue;
                     }
-                    if !self.close(&a, &b) {
+                    if self.close(&a, &b) {
+                        agreed += 1;
+                    } else if self.is_real(&a) && self.is_real(&b) {
                         return false;
                     }
-                    agreed += 1;
                 }
             }
         }
         agreed >= MIN_AGREEING_POINTS
+    }
+
+    fn is_real(&self, a: &Approx) -> bool {
+        a.v.im.abs() <= self.rel_tol * a.scale.max(1.0)
+    }
+}
+
+/// The value of variable `j` at sample point `k`: signs alternate (and differ between
+/// variables), magnitudes cycle through near zero, around one and large.
+fn point(k: u64, j: usize) -> f64 {
+    let u = unit(k * 131 + j as u64 + 17);
+    let magnitude = match (k / 2) % 3 {
+        0 => 0.05 + 0.25 * u,
+        1 => 0.3 + 2.7 * u,
+        _ => 3.0 + 7.0 * u,
+    };
+    if (k + j as u64) % 2 == 0 {
+        magnitude
+    } else {
+        -magnitude
+    }
+}
+
+/// Half a unit in the last place of a number rounded to `places` decimals.
+fn half_unit(places: i32) -> BigRational {
+    let p = num_traits::pow(BigInt::from(10), places.unsigned_abs() as usize);
+    if places >= 0 {
+        BigRational::new(BigInt::from(1), BigInt::from(2) * p)
+    } else {
+        BigRational::new(p, BigInt::from(2))
     }
 }
 
@@ -406,25 +504,59 @@ fn hundredth(a: &Node) -> Node {
     Node::Div(Box::new(a.clone()), Box::new(parse::int(100)))
 }
 
-/// `xy` and `yx`: short letter runs read as text are also products of variables.
-fn same_letters(a: &str, b: &str) -> bool {
-    let short = |s: &str| s.len() <= 4 && s.chars().all(|c| c.is_ascii_alphabetic());
-    if !short(a) || !short(b) {
-        return false;
+/// Whitespace folded: dropped, except one space between two letters or digits, which
+/// it separates (`10 0` is not `100`).
+fn fold_space(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            let start = i;
+            while i < chars.len() && chars[i].is_whitespace() {
+                i += 1;
+            }
+            let before = start.checked_sub(1).map(|k| chars[k]);
+            let after = chars.get(i);
+            if before.is_some_and(char::is_alphanumeric)
+                && after.is_some_and(|c| c.is_alphanumeric())
+            {
+                out.push(' ');
+            }
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
     }
-    let mut x: Vec<char> = a.chars().collect();
-    let mut y: Vec<char> = b.chars().collect();
-    x.sort_unstable();
-    y.sort_unstable();
-    x == y
+    out
 }
 
-fn squash(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
+/// Text as compared: case and whitespace folded, one pair of enclosing parentheses
+/// dropped (`(C)` is the choice C). Punctuation and digits stay: `1:03` is not `10:3`.
 fn canon_text(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(|c| c.to_lowercase()).collect()
+    let t = fold_space(&s.to_lowercase());
+    match t.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        Some(inner) if !inner.is_empty() && !inner.contains(['(', ')']) => inner.to_string(),
+        _ => t,
+    }
+}
+
+/// An unreadable answer as text: `\text{…}`-like wrappers unwrapped, then folded as in
+/// [`canon_text`].
+fn plain_text(s: &str) -> String {
+    let mut t = s.to_string();
+    for cmd in ["\\text", "\\textbf", "\\textit", "\\textrm", "\\mathrm", "\\mbox", "\\mathbf"] {
+        t = t.replace(&format!("{cmd}{{"), "{");
+    }
+    canon_text(&t.replace(['{', '}'], ""))
+}
+
+/// Whether an answer says it is approximate (`\approx 1.41`, "about 3.5").
+fn says_approx(s: &str) -> bool {
+    let lower = s.trim_start().to_ascii_lowercase();
+    ["\\approx", "about ", "approximately ", "approx ", "roughly ", "around "]
+        .iter()
+        .any(|m| lower.starts_with(m))
 }
 
 /// The parses of a cleaned answer: one, or two when a top-level `a,bcd` may be a
@@ -438,11 +570,59 @@ fn readings(s: &str) -> Vec<Node> {
         out.extend(parse::parse(t));
     }
     if let (Some(a), Some(b)) = (&grouped, &plain) {
-        if a.len() != b.len() {
+        // The list reading splits at the commas; `1,000` is no list of 1 and 000.
+        let padded = |t: &lex::Token| matches!(&t.tok, lex::Tok::Num(d, _) if d.len() > 1 && d.starts_with('0') && !d.starts_with("0."));
+        if a.len() != b.len() && !b.iter().any(padded) {
             out.extend(parse::parse(b));
         }
     }
-    out
+    out.into_iter().filter_map(resolve_chains).collect()
+}
+
+/// A chain of constants joined by `=` and `\approx` states one value: `48/2 = 24` is
+/// 24, `\frac13 \approx 0.33` is 1/3. The chain must be true (`2+3=6` is no answer),
+/// each `\approx` a rounding at the places written. With variables, `x \approx 1.41`
+/// reads as `x = 1.41`. Applies to the answer and to each item of a list.
+fn resolve_chains(node: Node) -> Option<Node> {
+    match node {
+        Node::List(items) => {
+            Some(Node::List(items.into_iter().map(resolve_chains).collect::<Option<_>>()?))
+        }
+        Node::Rel(sides, ops)
+            if ops.iter().all(|o| matches!(o, RelOp::Eq | RelOp::Approx))
+                && sides.iter().all(is_constant) =>
+        {
+            for (k, op) in ops.iter().enumerate() {
+                let (a, b) = (&sides[k], &sides[k + 1]);
+                let ok = match op {
+                    RelOp::Approx => {
+                        let places = written_places(b).unwrap_or(0);
+                        let none = |_: &str| None;
+                        match (approx(a, &none), exact(b)) {
+                            (Some(x), Some(y)) if y.im.is_zero() && x.v.im == 0.0 => {
+                                let half = eval::rat_to_f64(&half_unit(places));
+                                (x.v.re - eval::rat_to_f64(&y.re)).abs() <= half * (1.0 + 1e-12)
+                            }
+                            _ => false,
+                        }
+                    }
+                    _ => match (exact(a), exact(b)) {
+                        (Some(x), Some(y)) => x == y,
+                        _ => Checker::default().value_eq(a, b),
+                    },
+                };
+                if !ok {
+                    return None;
+                }
+            }
+            sides.into_iter().next()
+        }
+        Node::Rel(sides, ops) => {
+            let ops = ops.into_iter().map(|o| if o == RelOp::Approx { RelOp::Eq } else { o });
+            Some(Node::Rel(sides, ops.collect()))
+        }
+        other => Some(other),
+    }
 }
 
 fn is_structural(n: &Node) -> bool {
@@ -474,25 +654,13 @@ fn inf_sign(n: &Node) -> Option<i8> {
     }
 }
 
-/// Places after the point when `n` is a decimal literal (possibly negated).
-fn decimal_places(n: &Node) -> Option<u32> {
+/// Places after the point of a number as written (0 for an integer).
+fn written_places(n: &Node) -> Option<i32> {
     match n {
-        Node::Num(_, Some(k)) if *k >= 1 => Some(*k),
-        Node::Neg(a) => decimal_places(a),
+        Node::Num(_, k) => Some(k.unwrap_or(0) as i32),
+        Node::Neg(a) => written_places(a),
         _ => None,
     }
-}
-
-/// Whether a rational has a terminating decimal expansion.
-fn terminates(r: &BigRational) -> bool {
-    let mut d = r.denom().clone();
-    for p in [2u32, 5] {
-        let p = BigInt::from(p);
-        while d.is_multiple_of(&p) && !d.is_zero() {
-            d /= &p;
-        }
-    }
-    d == BigInt::from(1)
 }
 
 /// `x = rhs` (or `x \in rhs`) with a lone variable on the left: its variable and rhs.

@@ -230,6 +230,23 @@ fn exact_d(node: &Node, depth: usize) -> Option<Exact> {
                 None
             }
         }
+        // A unit is compared by the checker; the value is the number.
+        Node::Quantity(v, _) => ev(v),
+        Node::Extremum(is_max, items) => {
+            let mut best: Option<BigRational> = None;
+            for item in items {
+                let v = ev(item)?;
+                if !v.is_real() {
+                    return None;
+                }
+                best = Some(match best {
+                    Some(b) if (v.re > b) == *is_max && v.re != b => v.re,
+                    Some(b) => b,
+                    None => v.re,
+                });
+            }
+            Some(Exact::real(best?))
+        }
         Node::Log(base, x) => {
             // Only the integer cases people write: `\log_2 8`.
             let x = ev(x)?;
@@ -336,9 +353,13 @@ fn approx_d(node: &Node, env: Env, depth: usize) -> Option<Approx> {
             let (b, e) = (ev(b)?, ev(e)?);
             let v = if e.v.im == 0.0 && e.v.re.fract() == 0.0 && e.v.re.abs() <= 1024.0 {
                 b.v.powi(e.v.re as i32)
-            } else if b.v.im == 0.0 && b.v.re < 0.0 && e.v.im == 0.0 && odd_den(e.v.re) {
-                // Real odd roots of negatives, as a reader means `(-8)^{1/3}`.
-                Complex64::new(-(-b.v.re).powf(e.v.re), 0.0)
+            } else if let Some(odd_numerator) =
+                odd_den(e.v.re).filter(|_| b.v.im == 0.0 && b.v.re < 0.0 && e.v.im == 0.0)
+            {
+                // Real odd roots of negatives, as a reader means `(-8)^{1/3}` (-2) and
+                // `(-8)^{2/3}` (4): the sign is the numerator's parity.
+                let m = (-b.v.re).powf(e.v.re);
+                Complex64::new(if odd_numerator { -m } else { m }, 0.0)
             } else {
                 b.v.powc(e.v)
             };
@@ -391,17 +412,38 @@ fn approx_d(node: &Node, env: Env, depth: usize) -> Option<Approx> {
             let a = ev(a)?;
             mk(Complex64::new(a.v.norm(), 0.0), a.scale)
         }
+        Node::Quantity(v, _) => ev(v)?,
+        Node::Extremum(is_max, items) => {
+            let mut best: Option<Approx> = None;
+            for item in items {
+                let a = ev(item)?;
+                // Only real values are ordered.
+                if a.v.im.abs() > 1e-12 * a.scale.max(1.0) {
+                    return None;
+                }
+                best = Some(match best {
+                    Some(b) if (a.v.re > b.v.re) == *is_max => a,
+                    Some(b) => b,
+                    None => a,
+                });
+            }
+            let b = best?;
+            mk(Complex64::new(b.v.re, 0.0), b.scale)
+        }
         _ => return None,
     })
 }
 
-fn odd_den(e: f64) -> bool {
-    // 1/3, 2/5, …: a small odd denominator.
-    e.fract() != 0.0
-        && (3..=15).step_by(2).any(|d| {
-            let n = e * d as f64;
-            (n - n.round()).abs() < 1e-9
-        })
+/// For an exponent `n/d` with a small odd denominator (1/3, 2/5, …): whether `n` is
+/// odd. `None` for other exponents.
+fn odd_den(e: f64) -> Option<bool> {
+    if e.fract() == 0.0 {
+        return None;
+    }
+    (3..=15).step_by(2).find_map(|d| {
+        let n = e * d as f64;
+        ((n - n.round()).abs() < 1e-9).then(|| (n.round() as i64) % 2 != 0)
+    })
 }
 
 /// Names of the free variables of `node`, sorted and deduplicated.
@@ -427,9 +469,15 @@ fn free_vars_d(node: &Node, out: &mut Vec<String>, depth: usize) {
         | Node::Set(v)
         | Node::Union(v)
         | Node::List(v)
+        | Node::Extremum(_, v)
         | Node::Rel(v, _) => v.iter().for_each(go),
         Node::Matrix(rows) => rows.iter().flatten().for_each(go),
-        Node::Neg(a) | Node::Fact(a) | Node::Abs(a) | Node::Percent(a) | Node::Func(_, a) => go(a),
+        Node::Neg(a)
+        | Node::Fact(a)
+        | Node::Abs(a)
+        | Node::Percent(a)
+        | Node::Func(_, a)
+        | Node::Quantity(a, _) => go(a),
         Node::Div(a, b)
         | Node::Pow(a, b)
         | Node::Root(a, b)

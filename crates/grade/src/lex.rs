@@ -5,6 +5,8 @@
 //! the value (commas, brackets, percent) is left to the tokeniser and the parser, which
 //! can see the context.
 
+use crate::units;
+
 /// Answers longer than this are compared as strings only: no real final answer is this
 /// long, and it bounds the work the parser can be made to do.
 pub(crate) const MAX_PARSE_LEN: usize = 2000;
@@ -38,6 +40,20 @@ pub(crate) fn clean(s: &str) -> String {
             '\u{00b1}' => out.push_str("\\pm "),
             '\u{222a}' => out.push_str("\\cup "),
             '\u{00b0}' => {}
+            // Currency signs are decoration like `\$`; a cent sign is a unit.
+            '\u{20ac}' | '\u{00a3}' | '\u{00a5}' | '\u{20b9}' => {}
+            '\u{00a2}' => out.push_str(" cents"),
+            // Superscripts and vulgar fractions as students type them.
+            '\u{00b2}' => out.push_str("^2"),
+            '\u{00b3}' => out.push_str("^3"),
+            '\u{00b9}' => out.push_str("^1"),
+            '\u{00bd}' => out.push_str(" 1/2"),
+            '\u{00bc}' => out.push_str(" 1/4"),
+            '\u{00be}' => out.push_str(" 3/4"),
+            '\u{2153}' => out.push_str(" 1/3"),
+            '\u{2154}' => out.push_str(" 2/3"),
+            '\u{2044}' | '\u{2215}' => out.push('/'),
+            '\u{2248}' => out.push_str("\\approx "),
             '\u{2009}' | '\u{202f}' | '\u{00a0}' | '\u{2005}' | '\u{2006}' | '\u{200b}' => {}
             '\\' if i + 1 < chars.len() && !chars[i + 1].is_ascii_alphabetic() => {
                 let n = chars[i + 1];
@@ -71,7 +87,8 @@ pub(crate) fn clean(s: &str) -> String {
                         }
                     }
                     "displaystyle" | "textstyle" | "scriptstyle" | "limits" | "nolimits"
-                    | "circ" | "degree" | "degrees" | "mathdollar" => {}
+                    | "circ" | "degree" | "degrees" | "mathdollar" | "textdollar" | "euro"
+                    | "texteuro" | "pounds" | "textsterling" | "yen" | "textyen" => {}
                     "quad" | "qquad" | "enspace" | "thinspace" => out.push(' '),
                     "dfrac" | "tfrac" | "cfrac" => out.push_str("\\frac"),
                     "dbinom" | "tbinom" => out.push_str("\\binom"),
@@ -107,7 +124,8 @@ pub(crate) fn clean(s: &str) -> String {
     }
     let s = s.replace("^ ", " ");
     let s = s.trim();
-    let s = s.trim_end_matches(['.', ';']).trim_end();
+    // One closing full stop or semicolon is punctuation; `0.999...` is not `0.999`.
+    let s = if s.ends_with("..") { s } else { s.strip_suffix(['.', ';']).unwrap_or(s).trim_end() };
     s.to_string()
 }
 
@@ -146,104 +164,15 @@ const FUNCTIONS: [&str; 22] = [
     "ln", "log", "exp", "sqrt", "frac", "binom", "pi", "infty", "inf", "max",
 ];
 
-/// Words read as units (or filler) when they follow a number.
-const UNITS: [&str; 90] = [
-    "cm",
-    "mm",
-    "km",
-    "m",
-    "meter",
-    "meters",
-    "metre",
-    "metres",
-    "centimeter",
-    "centimeters",
-    "kilometer",
-    "kilometers",
-    "in",
-    "inch",
-    "inches",
-    "ft",
-    "feet",
-    "foot",
-    "yard",
-    "yards",
-    "yd",
-    "mile",
-    "miles",
-    "mi",
-    "kg",
-    "g",
-    "gram",
-    "grams",
-    "kilogram",
-    "kilograms",
-    "lb",
-    "lbs",
-    "pound",
-    "pounds",
-    "ounce",
-    "ounces",
-    "oz",
-    "ton",
-    "tons",
-    "s",
-    "sec",
-    "second",
-    "seconds",
-    "min",
-    "minute",
-    "minutes",
-    "hr",
-    "hrs",
-    "hour",
-    "hours",
-    "day",
-    "days",
-    "week",
-    "weeks",
-    "month",
-    "months",
-    "year",
-    "years",
-    "dollar",
-    "dollars",
-    "cent",
-    "cents",
-    "unit",
-    "units",
-    "square",
-    "sq",
-    "cubic",
-    "degree",
-    "degrees",
-    "mph",
-    "liter",
-    "liters",
-    "litre",
-    "litres",
-    "ml",
-    "gallon",
-    "gallons",
-    "quart",
-    "quarts",
-    "cups",
-    "cup",
-    "people",
-    "students",
-    "pages",
-    "times",
-    "points",
-    "percent",
-    "rad",
-    "radians",
-    "euros",
-];
-
+/// Whether a word that follows a number without a space (`5cm`) is a word (a unit)
+/// rather than a product of one-letter variables.
 pub(crate) fn is_unit_word(w: &str) -> bool {
-    let lw = w.to_ascii_lowercase();
-    UNITS.contains(&lw.as_str())
+    units::is_unit_word(w) || w.eq_ignore_ascii_case("percent")
 }
+
+/// Words after which the rest of an answer is an explanation, not part of it
+/// (`5 because 2 + 3 = 5`).
+const CONNECTIVES: [&str; 2] = ["because", "since"];
 
 /// Tokenises a cleaned answer. Returns `None` on anything we do not understand; the
 /// caller then falls back to comparing strings.
@@ -294,6 +223,13 @@ pub(crate) fn tokenize_with(s: &str, group: bool) -> Option<Vec<Token>> {
                 j += 1;
             }
             let word: String = chars[i..j].iter().collect();
+            if depth == 0
+                && !toks.is_empty()
+                && CONNECTIVES.iter().any(|c| word.eq_ignore_ascii_case(c))
+            {
+                // What follows explains the answer; it is not part of it.
+                break;
+            }
             let after_operand = toks.last().is_some_and(|t| {
                 matches!(
                     t.tok,
@@ -349,14 +285,22 @@ pub(crate) fn tokenize_with(s: &str, group: bool) -> Option<Vec<Token>> {
                 | "mathtt" | "texttt" | "hbox" => {
                     let (content, next) = braced(&chars, i)?;
                     i = next;
-                    let prose = content.chars().any(|c| c.is_ascii_alphabetic())
-                        && content
-                            .chars()
-                            .all(|c| c.is_ascii_alphabetic() || " ()'.,-:".contains(c));
+                    let trimmed = content.trim();
+                    let after_operand = toks.last().is_some_and(|t| {
+                        matches!(t.tok, Tok::Num(..) | Tok::Sym(')') | Tok::Sym('}'))
+                    });
+                    let unit_after_number =
+                        trimmed.len() == 1 && after_operand && is_unit_word(trimmed);
+                    // Prose holds a word; single letters (`(C)`, `A, D`) are read as
+                    // math, except a one-letter unit after a number (`5\text{ m}`).
+                    let prose =
+                        content.chars().all(|c| c.is_ascii_alphabetic() || " ()'.,-:".contains(c))
+                            && (has_word(&content) || unit_after_number);
                     if prose {
-                        let trimmed = content.trim();
                         if name == "operatorname"
-                            || (trimmed.len() == 1 && name.starts_with("math"))
+                            || (trimmed.len() == 1
+                                && name.starts_with("math")
+                                && !unit_after_number)
                         {
                             push(&mut toks, Tok::Ident(trimmed.to_string()), &mut spaced);
                         } else {
@@ -419,6 +363,18 @@ pub(crate) fn tokenize_with(s: &str, group: bool) -> Option<Vec<Token>> {
         return None;
     }
     Some(toks)
+}
+
+/// Whether `s` holds a run of two or more letters.
+fn has_word(s: &str) -> bool {
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c.is_ascii_alphabetic() { run + 1 } else { 0 };
+        if run >= 2 {
+            return true;
+        }
+    }
+    false
 }
 
 /// Marks the positions of bare single-digit arguments of a command taking `nargs`
@@ -487,16 +443,22 @@ fn lex_number(chars: &[char], start: usize, top_level: bool) -> Option<(Tok, usi
         digits.push(chars[i]);
         i += 1;
     }
-    // Thousands separators: `1,234` and `12,345,678`, only outside brackets and only
-    // with groups of exactly three digits, so "1,0" stays a list and "(1,000)" a pair.
+    // Thousands separators: `1,234`, `12,345,678` and `2 000 000`, only outside
+    // brackets, with one kind of separator and groups of exactly three digits, so "1,0"
+    // stays a list, "(1,000)" a pair and "1 1/2" a mixed number.
     if top_level && (1..=3).contains(&digits.len()) {
+        let sep = chars.get(i).copied().filter(|c| *c == ',' || *c == ' ');
         let mut k = i;
         let mut grouped = String::new();
-        while k + 3 < chars.len() + 1
-            && chars.get(k) == Some(&',')
-            && chars[k + 1..].iter().take(3).filter(|c| c.is_ascii_digit()).count() == 3
-            && !chars.get(k + 4).is_some_and(|c| c.is_ascii_digit())
-        {
+        while let Some(sep) = sep {
+            let group_ok = chars.get(k) == Some(&sep)
+                && k + 4 <= chars.len()
+                && chars[k + 1..k + 4].iter().all(|c| c.is_ascii_digit())
+                && !chars.get(k + 4).is_some_and(|c| c.is_ascii_digit())
+                && !(sep == ' ' && chars.get(k + 4) == Some(&'/'));
+            if !group_ok {
+                break;
+            }
             grouped.extend(chars[k + 1..k + 4].iter());
             k += 4;
         }

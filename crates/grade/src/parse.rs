@@ -8,12 +8,16 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::Zero;
 
-use crate::lex::{is_unit_word, Tok, Token};
+use crate::lex::{Tok, Token};
+use crate::units::{power_prefix, Unit};
 
 /// Nesting deeper than this is refused; it bounds stack use on hostile input.
 const MAX_DEPTH: usize = 64;
 /// Most elements in one list, tuple, set or matrix row.
 const MAX_ITEMS: usize = 256;
+/// Most speculative parses (of a `|` that may open or close) in one answer: bounds the
+/// work on hostile input to a linear amount.
+const MAX_BACKTRACKS: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Const {
@@ -49,6 +53,8 @@ pub(crate) enum RelOp {
     Ge,
     Ne,
     In,
+    /// `a \approx b`: `b` is `a` rounded.
+    Approx,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +94,11 @@ pub(crate) enum Node {
     List(Vec<Node>),
     /// A chain `a op b op c`. Invariant: `sides.len() == ops.len() + 1`.
     Rel(Vec<Node>, Vec<RelOp>),
+    /// A value with a unit of measure (`5 km`). Labels that are not units (`apples`)
+    /// leave no trace in the tree.
+    Quantity(Box<Node>, Unit),
+    /// `\max(…)` (`true`) or `\min(…)` of at least one value.
+    Extremum(bool, Vec<Node>),
 }
 
 pub(crate) fn int(n: i64) -> Node {
@@ -98,7 +109,7 @@ pub(crate) fn parse(toks: &[Token]) -> Option<Node> {
     if toks.is_empty() {
         return None;
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, backtracks: 0 };
     let items = p.list(&|_| false)?;
     if p.pos != toks.len() {
         return None;
@@ -110,6 +121,7 @@ struct Parser<'a> {
     toks: &'a [Token],
     pos: usize,
     depth: usize,
+    backtracks: usize,
 }
 
 impl Parser<'_> {
@@ -222,6 +234,7 @@ impl Parser<'_> {
                 "ge" => RelOp::Ge,
                 "ne" => RelOp::Ne,
                 "in" => RelOp::In,
+                "approx" => RelOp::Approx,
                 _ => return None,
             },
             _ => return None,
@@ -231,6 +244,12 @@ impl Parser<'_> {
     }
 
     fn rel(&mut self) -> Option<Node> {
+        // "≈ 3.14", "about 5": the value is what follows.
+        while self.is_cmd("approx")
+            || self.word_is(&["about", "approximately", "approx", "roughly", "around"])
+        {
+            self.pos += 1;
+        }
         let first = self.expr()?;
         let mut sides = vec![first];
         let mut ops = Vec::new();
@@ -254,9 +273,9 @@ impl Parser<'_> {
     fn expr_inner(&mut self) -> Option<Node> {
         let mut terms = vec![self.term()?];
         loop {
-            if self.eat_sym('+') {
+            if self.eat_sym('+') || self.eat_op_word(&["plus"]) {
                 terms.push(self.term()?);
-            } else if self.eat_sym('-') {
+            } else if self.eat_sym('-') || self.eat_op_word(&["minus"]) {
                 terms.push(Node::Neg(Box::new(self.term()?)));
             } else if self.is_cmd("pm") || self.is_cmd("mp") {
                 self.pos += 1;
@@ -277,11 +296,11 @@ impl Parser<'_> {
         Some(if terms.len() == 1 { terms.pop()? } else { Node::Add(terms) })
     }
 
-    /// Whether the next token can start an implicit product factor.
+    /// Whether the next token can start an implicit product factor. A number cannot:
+    /// `2 3` is no notation for 6 (and `1 1/2` is a mixed number, read in `primary`).
     fn starts_factor(&self) -> bool {
         match self.peek() {
-            Some(Tok::Num(..)) | Some(Tok::Ident(_)) | Some(Tok::Sym('('))
-            | Some(Tok::Sym('{')) => true,
+            Some(Tok::Ident(_)) | Some(Tok::Sym('(')) | Some(Tok::Sym('{')) => true,
             Some(Tok::Cmd(c)) => !matches!(
                 c.as_str(),
                 "le" | "ge"
@@ -304,32 +323,43 @@ impl Parser<'_> {
         }
     }
 
-    fn skip_unit(&mut self) -> bool {
-        let is_unit = match self.peek() {
-            Some(Tok::Word(w)) => is_unit_word(w) || w.len() >= 2,
-            Some(Tok::Text(_)) => true,
-            _ => false,
-        };
-        if !is_unit {
-            return false;
+    /// The lower-cased word at `pos + k`, if a `Word` token is there.
+    fn word_at(&self, k: usize) -> Option<String> {
+        match self.peek_at(k) {
+            Some(Tok::Word(w)) => Some(w.to_ascii_lowercase()),
+            _ => None,
         }
-        // Only a trailing unit (possibly several words and a square/cube) is skipped;
-        // "2 and 3" and text answers go elsewhere.
-        if matches!(self.peek(), Some(Tok::Word(w)) | Some(Tok::Text(w)) if w == "and" || w == "or")
-        {
-            return false;
-        }
-        self.pos += 1;
-        if self.peek() == Some(&Tok::Sym('^')) {
-            if matches!(self.peek_at(1), Some(Tok::Num(..))) {
-                self.pos += 2;
-            } else if self.peek_at(1) == Some(&Tok::Sym('{'))
-                && matches!(self.peek_at(2), Some(Tok::Num(..)))
-                && self.peek_at(3) == Some(&Tok::Sym('}'))
-            {
-                self.pos += 4;
+    }
+
+    fn word_is(&self, words: &[&str]) -> bool {
+        self.word_at(0).is_some_and(|w| words.contains(&w.as_str()))
+    }
+
+    /// Whether the token at `pos + k` can start an operand.
+    fn operand_at(&self, k: usize) -> bool {
+        match self.peek_at(k) {
+            Some(Tok::Num(..)) | Some(Tok::Ident(_)) | Some(Tok::SetOpen) => true,
+            Some(Tok::Sym(c)) => "({|-".contains(*c),
+            Some(Tok::Cmd(c)) => {
+                !matches!(c.as_str(), "le" | "ge" | "ne" | "in" | "cup" | "approx" | "times")
             }
+            Some(Tok::Word(w)) => matches!(w.as_str(), "minus" | "negative"),
+            _ => false,
         }
+    }
+
+    /// Eats an operator written as a word (`plus`, `times`, `divided by`) when an
+    /// operand follows it; `3 times` alone is an answer with a label, not a product.
+    fn eat_op_word(&mut self, words: &[&str]) -> bool {
+        if !self.word_is(words) {
+            return false;
+        }
+        let by = self.word_at(1).as_deref() == Some("by");
+        let skip = if by { 2 } else { 1 };
+        if !self.operand_at(skip) {
+            return false;
+        }
+        self.pos += skip;
         true
     }
 
@@ -341,32 +371,135 @@ impl Parser<'_> {
             if count > MAX_ITEMS {
                 return None;
             }
-            if self.is_cmd("times") || self.is_cmd("cdot") || self.peek() == Some(&Tok::Sym('*')) {
+            if self.is_cmd("times") || self.is_cmd("cdot") {
                 self.pos += 1;
                 let rhs = self.unary()?;
                 acc = mul(acc, rhs);
-            } else if self.is_cmd("div") || self.peek() == Some(&Tok::Sym('/')) {
-                self.pos += 1;
+            } else if self.eat_sym('*') || self.eat_op_word(&["times", "multiplied"]) {
+                let rhs = self.unary()?;
+                acc = mul(acc, rhs);
+            } else if self.is_cmd("div")
+                || self.eat_sym('/')
+                || self.eat_op_word(&["over", "divided"])
+            {
+                if self.is_cmd("div") {
+                    self.pos += 1;
+                }
                 let rhs = self.unary()?;
                 acc = Node::Div(Box::new(acc), Box::new(rhs));
-            } else if matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case("percent"))
-            {
+            } else if self.word_is(&["percent"]) {
                 self.pos += 1;
                 acc = Node::Percent(Box::new(acc));
-            } else if self.skip_unit() {
-                continue;
+            } else if let Some(m) = self.word_at(0).as_deref().and_then(magnitude) {
+                // "4 million", "2.5 thousand": part of the number, never a unit.
+                self.pos += 1;
+                acc = mul(acc, int(m));
+            } else if let Some(k) = self.word_at(0).as_deref().and_then(power_word) {
+                self.pos += 1;
+                acc = Node::Pow(Box::new(acc), Box::new(int(k)));
+            } else if self.starts_label() {
+                let unit = self.label()?;
+                if !self.at_item_end() {
+                    // Words in the middle of an answer ("5 apples 3") are not a label.
+                    return None;
+                }
+                return Some(match unit {
+                    Some(u) => Node::Quantity(Box::new(acc), u),
+                    None => acc,
+                });
             } else if self.starts_factor() {
                 let rhs = self.power()?;
                 acc = mul(acc, rhs);
+            } else if self.peek() == Some(&Tok::Sym('|')) && self.backtracks < MAX_BACKTRACKS {
+                // `2|x|` multiplies, but in `|2|x||` the bar after 2 closes: try the
+                // product and undo it if it does not parse.
+                self.backtracks += 1;
+                let save = self.pos;
+                match self.power() {
+                    Some(rhs) => acc = mul(acc, rhs),
+                    None => {
+                        self.pos = save;
+                        return Some(acc);
+                    }
+                }
             } else {
                 return Some(acc);
             }
         }
     }
 
+    fn starts_label(&self) -> bool {
+        match self.peek() {
+            Some(Tok::Word(w)) if matches!(w.to_ascii_lowercase().as_str(), "plus" | "minus") => {
+                // "2 plus 3" is a sum; a bare "5 minus" is not.
+                false
+            }
+            Some(Tok::Word(w)) | Some(Tok::Text(w)) => {
+                !matches!(w.to_ascii_lowercase().as_str(), "and" | "or")
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the next token ends an item of an answer: the end, a separator, a
+    /// closing bracket, a relation or a conjunction.
+    fn at_item_end(&self) -> bool {
+        match self.peek() {
+            None | Some(Tok::SetClose) | Some(Tok::RowSep) | Some(Tok::End(_)) => true,
+            Some(Tok::Sym(c)) => ",;)]}=<>&!".contains(*c),
+            Some(Tok::Cmd(c)) => {
+                matches!(c.as_str(), "le" | "ge" | "ne" | "in" | "cup" | "approx")
+            }
+            Some(Tok::Word(w)) | Some(Tok::Text(w)) => {
+                matches!(w.to_ascii_lowercase().as_str(), "and" | "or")
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads the words after a value (`apples`, `square feet`, `km/h`, `cm^2`) and
+    /// returns the unit they name, or `Some(None)` for a label that names no unit.
+    /// `None` when the words name a unit in a shape we cannot read (`km per`).
+    fn label(&mut self) -> Option<Option<Unit>> {
+        let mut words: Vec<String> = Vec::new();
+        loop {
+            match self.peek() {
+                Some(Tok::Word(w)) | Some(Tok::Text(w)) if !matches!(w.as_str(), "and" | "or") => {
+                    words.extend(w.split_whitespace().map(|x| x.to_ascii_lowercase()));
+                    self.pos += 1;
+                }
+                Some(Tok::Sym('/')) if !words.is_empty() => match self.peek_at(1) {
+                    Some(Tok::Word(w)) | Some(Tok::Ident(w)) => {
+                        words.push("per".to_string());
+                        words.push(w.to_ascii_lowercase());
+                        self.pos += 2;
+                    }
+                    _ => return None,
+                },
+                Some(Tok::Sym('^')) if !words.is_empty() => {
+                    self.pos += 1;
+                    let braced = self.eat_sym('{');
+                    let k = match self.peek() {
+                        Some(Tok::Num(d, 0)) if d.len() == 1 => d.clone(),
+                        _ => return None,
+                    };
+                    self.pos += 1;
+                    if braced && !self.eat_sym('}') {
+                        return None;
+                    }
+                    words.push(format!("^{k}"));
+                }
+                _ => break,
+            }
+            if words.len() > 16 {
+                return None;
+            }
+        }
+        unit_of(&words)
+    }
     fn unary(&mut self) -> Option<Node> {
         self.enter()?;
-        let r = if self.eat_sym('-') {
+        let r = if self.eat_sym('-') || self.eat_op_word(&["minus", "negative"]) {
             self.unary().map(|n| Node::Neg(Box::new(n)))
         } else if self.eat_sym('+') {
             self.unary()
@@ -493,12 +626,15 @@ impl Parser<'_> {
                     return Some(Node::Base(d, base));
                 }
                 let n = num_literal(&d, e)?;
+                if let Some(mixed) = self.mixed_number(&n, &d, e) {
+                    return Some(mixed);
+                }
                 // A mixed number: `2\frac{1}{2}` is two and a half.
                 if e == 0 && !d.contains('.') && self.is_cmd("frac") {
                     let save = self.pos;
                     self.pos += 1;
                     if let (Some(Node::Num(a, None)), Some(Node::Num(b, None))) =
-                        (self.braced_int(), self.braced_int())
+                        (self.frac_int(), self.frac_int())
                     {
                         if !b.is_zero() {
                             return Some(Node::Add(vec![
@@ -584,7 +720,47 @@ impl Parser<'_> {
         }
     }
 
-    fn braced_int(&mut self) -> Option<Node> {
+    /// `4 1/2`, four and a half: an integer, a space, then a proper fraction of
+    /// integers. Anything else after a number and a space is not a number.
+    fn mixed_number(&mut self, whole: &Node, d: &str, e: i64) -> Option<Node> {
+        if e != 0 || d.contains('.') {
+            return None;
+        }
+        let spaced = self.toks.get(self.pos).is_some_and(|t| t.spaced);
+        let int_at = |k: usize| match self.peek_at(k) {
+            Some(Tok::Num(x, 0)) if !x.contains('.') => Some(x.clone()),
+            _ => None,
+        };
+        let (a, b) = (int_at(0)?, int_at(2)?);
+        if !spaced || self.peek_at(1) != Some(&Tok::Sym('/')) {
+            return None;
+        }
+        if matches!(self.peek_at(3), Some(Tok::Sym('^')) | Some(Tok::Num(..)) | Some(Tok::Sym('!')))
+        {
+            return None;
+        }
+        let (Some(Node::Num(a, _)), Some(Node::Num(b, _))) =
+            (num_literal(&a, 0), num_literal(&b, 0))
+        else {
+            return None;
+        };
+        if b.is_zero() || a >= b {
+            return None;
+        }
+        self.pos += 3;
+        Some(Node::Add(vec![whole.clone(), Node::Num(a / b, None)]))
+    }
+
+    /// An integer argument of `\frac`: `{12}` or a bare digit (`\frac12`).
+    fn frac_int(&mut self) -> Option<Node> {
+        if let Some(Tok::Num(d, 0)) = self.peek() {
+            if d.len() == 1 {
+                let n = num_literal(d, 0)?;
+                self.pos += 1;
+                return Some(n);
+            }
+            return None;
+        }
         if !self.eat_sym('{') {
             return None;
         }
@@ -605,6 +781,24 @@ impl Parser<'_> {
             "pi" => return Some(Node::Const(Const::Pi)),
             "infty" | "inf" => return Some(Node::Const(Const::Inf)),
             "emptyset" | "varnothing" => return Some(Node::Set(Vec::new())),
+            "max" | "min" => {
+                let items = if self.eat_sym('(') {
+                    let v = self.list(&|t| *t == Tok::Sym(')'))?;
+                    self.eat_sym(')').then_some(v)?
+                } else if self.peek() == Some(&Tok::SetOpen) {
+                    self.pos += 1;
+                    let v = self.list(&|t| *t == Tok::SetClose)?;
+                    (self.peek() == Some(&Tok::SetClose)).then_some(())?;
+                    self.pos += 1;
+                    v
+                } else {
+                    return None;
+                };
+                if items.is_empty() {
+                    return None;
+                }
+                return Some(Node::Extremum(c == "max", items));
+            }
             "frac" => {
                 let a = self.frac_arg()?;
                 let b = self.frac_arg()?;
@@ -783,4 +977,73 @@ pub(crate) fn num_literal(d: &str, exp: i64) -> Option<Node> {
     };
     let places = if d.contains('.') && exp == 0 { Some(frac_part.len() as u32) } else { None };
     Some(Node::Num(value, places))
+}
+
+/// The value of a magnitude word that multiplies the number before it.
+fn magnitude(w: &str) -> Option<i64> {
+    Some(match w {
+        "dozen" => 12,
+        "hundred" => 100,
+        "thousand" => 1_000,
+        "million" => 1_000_000,
+        "billion" => 1_000_000_000,
+        "trillion" => 1_000_000_000_000,
+        _ => return None,
+    })
+}
+
+/// The exponent a power word applies to the value before it.
+fn power_word(w: &str) -> Option<i64> {
+    match w {
+        "squared" => Some(2),
+        "cubed" => Some(3),
+        _ => None,
+    }
+}
+
+/// The unit a label's words name. Words before the unit describe what is counted
+/// (`12 more minutes`, `5 apples per day`); then `[square|cubic] unit [^k]`, optionally
+/// `per` another, then any words that are not units (`5 feet tall`). `Some(None)` when
+/// the label names no unit (`apples`); `None` when a unit appears in a shape we cannot
+/// read (`km per`).
+fn unit_of(words: &[String]) -> Option<Option<Unit>> {
+    fn one(words: &[String], i: &mut usize) -> Option<Unit> {
+        let prefix = words.get(*i).and_then(|w| power_prefix(w));
+        if prefix.is_some() {
+            *i += 1;
+        }
+        let mut unit = Unit::word(words.get(*i)?)?;
+        *i += 1;
+        let mut k = prefix.unwrap_or(1);
+        if let Some(p) = words.get(*i).and_then(|w| w.strip_prefix('^')) {
+            k *= p.parse::<i32>().ok()?;
+            *i += 1;
+        }
+        if k != 1 {
+            unit = unit.pow(k);
+        }
+        Some(unit)
+    }
+    // "in" names inches only where a unit is expected first ("5 in"), not in "5 apples
+    // in all".
+    let is_unit_at = |i: usize| {
+        let w = &words[i];
+        (Unit::word(w).is_some() || power_prefix(w).is_some()) && (i == 0 || w != "in")
+    };
+    let Some(start) = (0..words.len()).find(|&i| is_unit_at(i)) else {
+        return Some(None);
+    };
+    let mut i = start;
+    let per_count = start > 0 && words[start - 1] == "per";
+    let mut unit = one(words, &mut i)?;
+    if per_count {
+        unit = unit.pow(-1);
+    } else if words.get(i).is_some_and(|w| w == "per") {
+        i += 1;
+        unit = unit.per(&one(words, &mut i)?);
+    }
+    if words[i..].iter().any(|w| w.starts_with('^') || w == "per") {
+        return None;
+    }
+    Some(Some(unit))
 }

@@ -158,7 +158,8 @@ const CASES: &[(&str, &str, bool)] = &[
     (r"50\%", "50", true),
     (r"50\%", "0.5", true),
     ("0.5", r"50\%", true),
-    ("50", r"50\%", true),
+    // A sign-less gold is a percentage only when the question asks for one.
+    ("50", r"50\%", false),
     (r"50\%", r"50\%", true),
     (r"50\%", "50 percent", true),
     (r"12.5\%", r"\frac{1}{8}", true),
@@ -237,9 +238,11 @@ const CASES: &[(&str, &str, bool)] = &[
     ("1", r"\sin^2 x + \cos^2 x", true),
     (r"\ln 9", r"2\ln 3", true),
     (r"e^{2}", r"\exp(2)", true),
-    (r"\sqrt{x^2}", "x", true),
+    (r"\sqrt{x^2}", "|x|", true),
+    (r"\sqrt{x^2}", "x", false),
     (r"\frac{a}{b}", r"a/b", true),
-    ("xy", "yx", true),
+    // A bare letter run is text, compared in order: "no" is not "on".
+    ("xy", "yx", false),
     ("2xy", "2yx", true),
     (r"\frac{1}{2}x", "x/2", true),
     ("0", r"\sin(\pi)", true),
@@ -293,7 +296,7 @@ const CASES: &[(&str, &str, bool)] = &[
     ("10!", "3628801", false),
     (r"\log_2 8", "4", false),
     ("5%", "5.5", false),
-    ("7", "7%", true),
+    ("7", "7%", false),
     (r"\$1.50", "1.5", true),
     (r"\$1.50", "1.50 dollars", true),
     ("30", r"30^\circ", true),
@@ -339,16 +342,25 @@ fn percent_policies() {
 }
 
 #[test]
-fn gold_rounding_is_asymmetric_and_switchable() {
-    let c = Checker::default();
+fn rounding_is_licensed_by_the_question() {
+    // The licence says answers are rounded at 2 places: either side may be the rounded one.
+    let c = Checker::default().rounded_to(Some(2));
     assert!(c.equivalent("0.33", r"\frac{1}{3}"));
-    assert!(!c.equivalent(r"\frac{1}{3}", "0.33"));
+    assert!(c.equivalent(r"\frac{1}{3}", "0.33"));
+    assert!(!c.equivalent(r"\frac{1}{3}", "0.3"));
     assert!(c.equivalent("1.41", r"\sqrt{2}"));
     assert!(!c.equivalent("1.42", r"\sqrt{2}"));
     assert!(!c.equivalent("0.34", r"\frac{1}{3}"));
-    let strict = Checker::default().gold_rounding(false);
+    // Without a licence a decimal gold is exact.
+    let strict = Checker::default();
     assert!(!strict.equivalent("0.33", r"\frac{1}{3}"));
     assert!(!strict.equivalent("1.41", r"\sqrt{2}"));
+    assert!(!strict.equivalent("0.5", r"\frac{7}{15}"));
+    // The question's wording grants it.
+    let q = Checker::default().with_question("Express your answer to the nearest hundredth.");
+    assert!(q.equivalent("0.33", r"\frac{1}{3}"));
+    // So does a gold that says it is approximate.
+    assert!(strict.equivalent(r"\approx 0.33", r"\frac{1}{3}"));
 }
 
 #[test]

@@ -669,7 +669,7 @@ fn sample_problem(
     let mut seen = HashSet::new();
     let mut examples = Vec::new();
     for (index, solution) in solutions.iter().enumerate() {
-        match verify(&item.gold, solution) {
+        match verify(&item.question, &item.gold, solution) {
             Err(Rejection::NoAnswer) => record.no_answer += 1,
             Err(Rejection::Wrong) => record.wrong += 1,
             Err(Rejection::CodeFailed) => record.code_failed += 1,
@@ -708,10 +708,14 @@ enum Rejection {
 }
 
 /// The sample's answer and training chat if it is right and usable.
-fn verify(gold: &str, solution: &Solution) -> Result<(String, TrainingChat), Rejection> {
+fn verify(
+    question: &str,
+    gold: &str,
+    solution: &Solution,
+) -> Result<(String, TrainingChat), Rejection> {
     let answer = solution.answer.as_deref().ok_or(Rejection::NoAnswer)?;
     // The same checker, called the same way, as `eval` uses to mark a problem correct.
-    if !hypatia_grade::equivalent(gold, answer) {
+    if !hypatia_grade::correct_for(question, gold, answer) {
         return Err(Rejection::Wrong);
     }
     // A right answer next to a crashed program (code-feedback reasoning past its error,

@@ -103,9 +103,11 @@ pub struct Reward {
 }
 
 impl Reward {
-    pub fn of(solution: &Solution, gold: &str) -> Reward {
-        let correct =
-            solution.answer.as_deref().is_some_and(|a| hypatia_grade::equivalent(gold, a));
+    pub fn of(solution: &Solution, question: &str, gold: &str) -> Reward {
+        let correct = solution
+            .answer
+            .as_deref()
+            .is_some_and(|a| hypatia_grade::correct_for(question, gold, a));
         let code_ran = solution.trace.steps.iter().rev().find_map(|s| match s {
             Step::Execution { outcome, .. } => Some(outcome.status == Status::Ok),
             _ => None,
@@ -247,7 +249,7 @@ impl GrpoTrainer {
                     &mut |_| {},
                 )?;
                 let rewards: Vec<Reward> =
-                    samples.iter().map(|s| Reward::of(s, &task.gold)).collect();
+                    samples.iter().map(|s| Reward::of(s, &task.question, &task.gold)).collect();
                 correct += rewards.iter().filter(|r| r.correct).count();
                 let values: Vec<f64> = rewards.iter().map(|r| r.value()).collect();
                 rewards_all.extend(&values);
