@@ -58,6 +58,16 @@ def build_pairs(data):
                 # Prose answers with inner math spans cannot be wrapped in one more.
                 pairs.append({"src": f"{name}:{i}", "gold": a, "pred": f"${a}$", "label": True, "why": "re-wrapped"})
             pairs.append({"src": f"{name}:{i}", "gold": a, "pred": rng.choice(answers), "label": None, "why": "other problem"})
+    # The adversarial suite (crates/grade/tests/data/adversarial_cases.jsonl): messy
+    # answers with hand-given verdicts. Rows whose verdict depends on the question are
+    # left out: math-verify never sees the question.
+    here = os.path.dirname(os.path.abspath(__file__))
+    suite = os.path.join(here, "..", "..", "crates", "grade", "tests", "data", "adversarial_cases.jsonl")
+    for line in open(suite, encoding="utf-8"):
+        r = json.loads(line)
+        if r.get("question"):
+            continue
+        pairs.append({"src": "adversarial", "gold": r["gold"], "pred": r["pred"], "label": r["equal"], "why": r["class"]})
     return pairs
 
 
@@ -101,6 +111,12 @@ def main():
     mv_right = sum(m == p["label"] for p, _, m in labelled)
     print(f"pairs: {len(pairs)}  agreement: {agree}/{len(pairs)} = {agree / len(pairs):.4f}")
     print(f"labelled pairs: {len(labelled)}  hypatia correct: {ours_right}  math-verify correct: {mv_right}")
+    adv = [(p, o, m) for p, o, m in labelled if p["src"] == "adversarial"]
+    if adv:
+        fm = lambda i: sum(1 for p, *v in adv if v[i] and not p["label"])
+        fr = lambda i: sum(1 for p, *v in adv if not v[i] and p["label"])
+        print(f"adversarial rows: {len(adv)}  false matches: hypatia {fm(0)}, math-verify {fm(1)};"
+              f"  false rejections: hypatia {fr(0)}, math-verify {fr(1)}")
     print(f"time: hypatia {ours_s:.2f}s (process incl. startup), math-verify {mv_s:.1f}s")
     both = {(o, m): 0 for o in (True, False) for m in (True, False)}
     for o, m in zip(ours, mv):

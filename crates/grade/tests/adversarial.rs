@@ -1,357 +1,76 @@
 //! The adversarial suite (issue 16): answers as students and small models really write
 //! them — currency, units, magnitude and operation words, mixed numbers, spaced
 //! thousands, percent both ways, exact decimals, symbolic answers on both signs of zero,
-//! text, stray characters, explanations after the answer, `\\approx`, `\\pm` — each
-//! with the verdict a careful teacher would give. Both outcomes are represented in every
-//! class; the rows that print `equal` before this suite existed are the first class.
+//! text, stray characters, explanations after the answer, `\approx`, `\pm` — each with
+//! the verdict a careful teacher would give. Both outcomes are represented in every
+//! class but the first, which lists the false matches the issue found. Rows with a
+//! `question` test the licences its wording grants (rounding, a percentage written
+//! without its sign). The rows are data (`tests/data/adversarial_cases.jsonl`) so the
+//! math-verify cross-check in `bench/grade/` reads the same ones.
 
-use hypatia_grade::{equivalent, Checker};
+use hypatia_grade::Checker;
+use serde::Deserialize;
 
-/// `(class, gold, pred, equal)`.
-const ROWS: &[(&str, &str, &str, bool)] = &[
-    ("issue table", "5", "-5 €", false),
-    ("issue table", "12", "1.2 €", false),
-    ("issue table", "1/2", "12?", false),
-    ("issue table", "1/2", "1 1/2", false),
-    ("issue table", "0", "2 000 000", false),
-    ("issue table", "5", "5 thousand", false),
-    ("issue table", "2", "2 squared", false),
-    ("issue table", "x", "|x|", false),
-    ("issue table", "0.5", "0.5%", false),
-    ("issue table", "0.5", r#"\frac{7}{15}"#, false),
-    ("issue table", "1,000", "0, 1", false),
-    ("issue table", r#"\text{no}"#, "on", false),
-    ("currency", "5", "5 €", true),
-    ("currency", "5", "€5", true),
-    ("currency", "3.5", "£3.50", true),
-    ("currency", "-5", "-5 €", true),
-    ("currency", "12", "12 €", true),
-    ("currency", "1000", r#"\$1,000"#, true),
-    ("currency", "1000", "$ 1 000", true),
-    ("currency", "12.5", r#"\$12.50"#, true),
-    ("currency", "12.5", "$1250", false),
-    ("currency", "20", "20 dollars", true),
-    ("currency", "20", "20 cents", true),
-    ("currency", "0.2", "20 cents", false),
-    ("currency", "5", "5¥", true),
-    ("currency", "2", "2 dollars and 50 cents", false),
-    ("currency", "7.5", "€7,50", false),
-    ("units", "5 km", "5 m", false),
-    ("units", "5 km", "5000 m", true),
-    ("units", "5 km", "5", true),
-    ("units", "5", "5 km", true),
-    ("units", "2 hours", "120 minutes", true),
-    ("units", "2 hours", "2 minutes", false),
-    ("units", "3 ft", "36 in", true),
-    ("units", "3 ft", "3 in", false),
-    ("units", "1 kg", "1000 g", true),
-    ("units", "1 kg", "1 g", false),
-    ("units", r#"5 \text{ cm}^2"#, "500 mm^2", true),
-    ("units", "5 cm^2", "5 cm", false),
-    ("units", "10 square feet", "10 ft^2", true),
-    ("units", "60 mph", "60 miles per hour", true),
-    ("units", "60 km/h", "60 mph", false),
-    ("units", "90 degrees", "90 radians", false),
-    ("units", "3 months", "3 years", false),
-    ("units", "3 years", "3", true),
-    ("units", "12 apples", "12", true),
-    ("units", "12", "12 apples", true),
-    ("units", "12", "13 apples", false),
-    ("units", "12 minutes", "12 more minutes", true),
-    ("units", "1 hour", "60 minutes", true),
-    ("units", "1 hour", "60 seconds", false),
-    ("units", "5 dollars", "500 cents", true),
-    ("units", "5 dollars", "5 cents", false),
-    ("units", "2 weeks", "14 days", true),
-    ("units", "2 weeks", "2 days", false),
-    ("units", "1 mile", "5280 feet", true),
-    ("units", "1 gallon", "4 quarts", true),
-    ("units", r#"8\text{ meals}"#, "8", true),
-    ("units", "7", r#"7\,\mathrm{m}"#, true),
-    ("units", "7 m", r#"7\,\mathrm{cm}"#, false),
-    ("units", "4", "4 feet tall", true),
-    ("units", "30 mph", "30 mi/h", true),
-    ("units", "3 L", "3000 mL", true),
-    ("units", "3 L", "3 mL", false),
-    ("magnitude words", "4000000", "4 million", true),
-    ("magnitude words", "2500", "2.5 thousand", true),
-    ("magnitude words", "5", "5 thousand", false),
-    ("magnitude words", "36", "3 dozen", true),
-    ("magnitude words", "3", "3 dozen", false),
-    ("magnitude words", "1200000000", "1.2 billion", true),
-    ("magnitude words", "200", "2 hundred", true),
-    ("magnitude words", "200000", "2 hundred thousand", true),
-    ("magnitude words", "2", "2 million", false),
-    ("magnitude words", "5000", "5 thousand dollars", true),
-    ("operation words", "2", "2 squared", false),
-    ("operation words", "4", "2 squared", true),
-    ("operation words", "27", "3 cubed", true),
-    ("operation words", "3", "3 cubed", false),
-    ("operation words", "5", "2 plus 3", true),
-    ("operation words", "2", "2 plus 3", false),
-    ("operation words", "12", "4 times 3", true),
-    ("operation words", "4", "4 times 3", false),
-    ("operation words", "3", "3 times", true),
-    ("operation words", "3", "12 divided by 4", true),
-    ("operation words", "12", "12 divided by 4", false),
-    ("operation words", "6", "10 minus 4", true),
-    ("operation words", "10", "10 minus 4", false),
-    ("operation words", "-5", "minus 5", true),
-    ("operation words", "5", "negative 5", false),
-    ("operation words", "0.5", "1 over 2", true),
-    ("operation words", "1", "1 over 2", false),
-    ("operation words", "x^2", "x squared", true),
-    ("operation words", "x", "x squared", false),
-    ("mixed numbers", "1.5", "1 1/2", true),
-    ("mixed numbers", "0.5", "1 1/2", false),
-    ("mixed numbers", "9/2", "4 1/2", true),
-    ("mixed numbers", "-2.25", "-2 1/4", true),
-    ("mixed numbers", "2.25", "-2 1/4", false),
-    ("mixed numbers", "3.5", "2 3/2", false),
-    ("mixed numbers", "10/3", "3 1/3", true),
-    ("mixed numbers", "1", "3 1/3", false),
-    ("mixed numbers", "4", "4 1/2", false),
-    ("mixed numbers", "1/2", "4 1/2", false),
-    ("mixed numbers", r#"2\frac{1}{2}"#, "2 1/2", true),
-    ("mixed numbers", "5/2", r#"2\frac12"#, true),
-    ("thousands", "2000000", "2 000 000", true),
-    ("thousands", "3000", "3 000", true),
-    ("thousands", "3000", "3,000", true),
-    ("thousands", "1,000", "1, 0", false),
-    ("thousands", "10,000", "10", false),
-    ("thousands", "1234.5", "1,234.5", true),
-    ("thousands", "1234.5", "1 234.5", true),
-    ("thousands", "1234", "12,34", false),
-    ("thousands", "1,000", "1000", true),
-    ("thousands", "1000", "1 000", true),
-    ("thousands", "100", "10 0", false),
-    ("thousands", "3", "3 000", false),
-    ("thousands", "15,600", "15600", true),
-    ("thousands", "1,000,000", "1000000", true),
-    ("thousands", "1,000", "0,001", false),
-    ("percent", "0.5", "50%", true),
-    ("percent", r#"50\%"#, "50", true),
-    ("percent", r#"50\%"#, "0.5", true),
-    ("percent", "25", "25%", false),
-    ("percent", "5%", "0.05", true),
-    ("percent", "5%", "5.5%", false),
-    ("percent", r#"12.5\%"#, "1/8", true),
-    ("percent", "0.5", "50 percent", true),
-    ("percent", r#"50\%"#, r#"0.5\%"#, false),
-    ("percent", "0.25", "25 %", true),
-    ("percent", "25", "0.25%", false),
-    ("percent", "0.05", "5%", true),
-    ("percent", "0.05", "0.05%", false),
-    ("percent", r#"100\%"#, "1", true),
-    ("percent", "1", "1%", false),
-    ("exact decimals", "0.5", r#"\frac{7}{15}"#, false),
-    ("exact decimals", "0.33", "1/3", false),
-    ("exact decimals", "0.3", "1/3", false),
-    ("exact decimals", "1.5", "3/2", true),
-    ("exact decimals", "0.125", "1/8", true),
-    ("exact decimals", "0.1", "0.10", true),
-    ("exact decimals", "2.50", "2.5", true),
-    ("exact decimals", "0.67", "2/3", false),
-    ("exact decimals", "0.5", r#"\frac{\sqrt{2}}{3}"#, false),
-    ("exact decimals", "1.41", r#"\sqrt{2}"#, false),
-    ("exact decimals", "3.14", r#"\pi"#, false),
-    ("exact decimals", "2.7", "e", false),
-    ("exact decimals", "0.2", "0.19999999999999998", false),
-    ("exact decimals", "0.3", "0.30000000000000004", false),
-    ("symbolic", "x", "|x|", false),
-    ("symbolic", "|x|", r#"\sqrt{x^2}"#, true),
-    ("symbolic", "x", r#"\sqrt{x^2}"#, false),
-    ("symbolic", "1", "x/|x|", false),
-    ("symbolic", "|x|", r#"\max(x,-x)"#, true),
-    ("symbolic", "x", r#"\max(x,-x)"#, false),
-    ("symbolic", "x^2", "|x|^2", true),
-    ("symbolic", "x^3", "|x|^3", false),
-    ("symbolic", "x", r#"\frac{x^2}{x}"#, true),
-    ("symbolic", r#"\sqrt{x^2+2x+1}"#, "x+1", false),
-    ("symbolic", r#"\sqrt{x^2+2x+1}"#, "|x+1|", true),
-    ("symbolic", r#"\min(x, 1)"#, "x", false),
-    ("symbolic", "-x", "|x|", false),
-    ("symbolic", "x|x|", "x^2", false),
-    ("symbolic", r#"\frac{|x|}{x}"#, "1", false),
-    ("symbolic", "2x", "x+x", true),
-    ("symbolic", "x-1", "1-x", false),
-    ("symbolic", r#"\sqrt{4x^2}"#, "2x", false),
-    ("symbolic", r#"\sqrt{4x^2}"#, "2|x|", true),
-    ("symbolic", "x^{2/3}", r#"\sqrt[3]{x^2}"#, true),
-    ("text", r#"\text{no}"#, "on", false),
-    ("text", r#"\text{yes}"#, "Yes", true),
-    ("text", r#"\text{Monday}"#, "monday", true),
-    ("text", r#"\text{even}"#, "odd", false),
-    ("text", "(C)", "C", true),
-    ("text", "(C)", "D", false),
-    ("text", r#"\text{A,D}"#, "D, A", true),
-    ("text", r#"\text{A,D}"#, "A", false),
-    ("text", r#"\text{1:03 PM}"#, "10:3 PM", false),
-    ("text", r#"\text{neither}"#, "either", false),
-    ("text", r#"\text{odd}"#, "dod", false),
-    ("text", r#"\text{Friday}"#, "Fri day", false),
-    ("text", "tab", "bat", false),
-    ("text", r#"\text{(E)}"#, "E", true),
-    ("text", r#"\text{(E)}"#, "(B)", false),
-    ("unknown characters", "5", "5?", false),
-    ("unknown characters", "3", "#3", false),
-    ("unknown characters", "42", "4@2", false),
-    ("unknown characters", "7", "7 ±", false),
-    ("unknown characters", "12", "1_2", false),
-    ("unknown characters", "1.2", "1.2.3", false),
-    ("unknown characters", "5", "~5", false),
-    ("unknown characters", "10", "1 0", false),
-    ("unknown characters", "8", "8 :)", false),
-    ("unknown characters", "24", "2 4", false),
-    ("unknown characters", "5?", "5 ?", true),
-    ("unknown characters", "#3", "# 3", true),
-    ("unknown characters", "1:03 PM", "1:03 pm", true),
-    ("unknown characters", "4@2", "4@2", true),
-    ("unknown characters", "4@2", "42", false),
-    ("explanations", "5", "5 because 2 + 3 = 5", true),
-    ("explanations", "5", "6 because 2 + 3 = 5", false),
-    ("explanations", "5", "5 apples and 3 pears", false),
-    ("explanations", "24", "48/2 = 24", true),
-    ("explanations", "24", "48/2 = 25", false),
-    ("explanations", "24", "2+2 = 4", false),
-    ("explanations", "5", "x = 5", true),
-    ("explanations", "5", "5 or 6", false),
-    ("explanations", "5", "5 and 6", false),
-    ("explanations", "5", "about 5", true),
-    ("explanations", "5", r#"\approx 5"#, true),
-    ("explanations", r#"\pi"#, r#"\approx 3.14"#, false),
-    ("explanations", r#"\frac{1}{3}"#, r#"\frac{1}{3} \approx 0.33"#, true),
-    ("explanations", "0.33", r#"\frac{1}{3} \approx 0.33"#, false),
-    ("explanations", "5", r#"5 \approx 6"#, false),
-    ("explanations", "72", "72 since 48 + 24 = 72", true),
-    ("explanations", "6", "6 (2 + 4)", false),
-    ("explanations", "12", "12 = 3 * 4", true),
-    ("explanations", "12", "13 = 3 * 4", false),
-    ("explanations", "x = 2", "x = 2 because 2 + 2 = 4", true),
-    ("plus-minus", r#"\pm 3"#, "3", false),
-    ("plus-minus", r#"\pm 3"#, "-3, 3", true),
-    ("plus-minus", r#"2 \pm 1"#, "1, 3", true),
-    ("plus-minus", r#"2 \pm 1"#, "3", false),
-    ("plus-minus", r#"1 \pm \sqrt{2}"#, r#"1+\sqrt2"#, false),
-    ("latex spacing", r#"\frac{1}{2}"#, r#"\frac 1 2"#, true),
-    ("latex spacing", r#"\frac{1}{2}"#, r#"\frac{ 1 }{ 2 }"#, true),
-    ("latex spacing", "2000", r#"2\,000"#, true),
-    ("latex spacing", "x^{2}", "x^2", true),
-    ("latex spacing", "(1,2)", r#"\left(1,2\right)"#, true),
-    ("latex spacing", "12", r#"3\cdot 4"#, true),
-    ("latex spacing", "12", r#"3 \times 4"#, true),
-    ("latex spacing", r#"\sqrt{2}"#, r#"\sqrt {2}"#, true),
-    ("latex spacing", "7", r#"\boxed{7}"#, true),
-    ("latex spacing", "7", r#"\mathbf{7}"#, true),
-    ("latex spacing", r#"\frac{1}{2}"#, r#"\frac 12 3"#, false),
-    ("latex spacing", "x^{2}", "x^2 2", false),
-    ("latex spacing", r#"\frac{12}{3}"#, r#"\frac 1 {23}"#, false),
-    ("latex spacing", "2000", r#"2\,00"#, false),
-    ("punctuation", "5", "5.", true),
-    ("punctuation", "5", "5!", false),
-    ("punctuation", "120", "5!", true),
-    ("punctuation", "5", "5;", true),
-    ("punctuation", "5", "(5)", true),
-    ("punctuation", "5", "-(5)", false),
-    ("punctuation", "5", "+5", true),
-    ("punctuation", "-5", "–5", true),
-    ("punctuation", "-5", "−5", true),
-    ("scientific", "1500", "1.5e3", true),
-    ("scientific", "1500", r#"1.5 \times 10^3"#, true),
-    ("scientific", "1.5", "1.5E3", false),
-    ("scientific", "0.0015", "1.5e-3", true),
-    ("scientific", "15", "1.5e1", true),
-    ("unicode and repeating", "x^2", "x²", true),
-    ("unicode and repeating", "x^3", "x²", false),
-    ("unicode and repeating", "1.5", "1½", true),
-    ("unicode and repeating", "0.5", "1½", false),
-    ("unicode and repeating", "0.75", "¾", true),
-    ("unicode and repeating", "2/3", "⅔", true),
-    ("unicode and repeating", "1", "0.999...", false),
-    ("unicode and repeating", "0.999", "0.999...", false),
-    ("unicode and repeating", "2", "√4", true),
-    ("unicode and repeating", "2", "2√1", true),
-    ("unicode and repeating", "-3", "−3", true),
-    ("unicode and repeating", "12", "3×4", true),
-    ("ordinal and ratio", "3", "3rd", false),
-    ("ordinal and ratio", "2/3", "2:3", false),
-    ("ordinal and ratio", "3.5", "3:30", false),
-    ("ordinal and ratio", "1", "100%", true),
-    ("ordinal and ratio", "10", "10%", false),
-    ("ordinal and ratio", r#"\frac{2}{3}"#, "0.67", false),
-    ("ordinal and ratio", r#"\frac{2}{3}"#, "0.6667", false),
-    ("ordinal and ratio", "33.33%", "1/3", false),
-];
+#[derive(Deserialize)]
+struct Row {
+    class: String,
+    gold: String,
+    pred: String,
+    equal: bool,
+    #[serde(default)]
+    question: Option<String>,
+}
 
-/// `(question, gold, pred, equal)`: licences the question grants (rounding, a percentage
-/// written without its sign) and their absence.
-const WITH_QUESTION: &[(&str, &str, &str, bool)] = &[
-    ("What percent of the 80 apples did Tom eat?", "25", "25%", true),
-    ("What percent of the 80 apples did Tom eat?", "25", "0.25", false),
-    ("What percentage of the class passed?", "40", r#"40\%"#, true),
-    ("A 20 percent discount applies. How much does he pay?", "80", "80%", false),
-    ("Express your answer as a decimal to the nearest tenth.", "0.5", r#"\frac{7}{15}"#, true),
-    ("Express your answer as a decimal to the nearest hundredth.", "0.47", r#"\frac{7}{15}"#, true),
-    (
-        "Express your answer as a decimal to the nearest hundredth.",
-        "0.46",
-        r#"\frac{7}{15}"#,
-        false,
-    ),
-    ("Round to the nearest whole number.", "3", "3.4", true),
-    ("Round to the nearest whole number.", "3", "3.6", false),
-    ("Give your answer to 2 decimal places.", "1.41", r#"\sqrt{2}"#, true),
-    ("Give your answer to 2 decimal places.", "1.41", "1.4", false),
-    ("To the nearest hundred, how many people came?", "1200", "1234", true),
-    ("To the nearest hundred, how many people came?", "1200", "1299", false),
-    ("How much, to the nearest cent, does each pay?", "3.33", "10/3", true),
-    ("The nearest town is 5 km away. How far is it there and back?", "10", "10.4", false),
-    ("Express your answer as a decimal.", "0.5", r#"\frac{7}{15}"#, false),
-];
+fn rows() -> Vec<Row> {
+    include_str!("data/adversarial_cases.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid row"))
+        .collect()
+}
 
 #[test]
 fn adversarial_rows() {
-    let failures: Vec<String> = ROWS
+    let rows = rows();
+    let failures: Vec<String> = rows
         .iter()
-        .filter(|(_, gold, pred, want)| equivalent(gold, pred) != *want)
-        .map(|(class, gold, pred, want)| {
-            format!("[{class}] equivalent({gold:?}, {pred:?}) should be {want}")
+        .filter(|r| {
+            let checker = match &r.question {
+                Some(q) => Checker::default().with_question(q),
+                None => Checker::default(),
+            };
+            checker.equivalent(&r.gold, &r.pred) != r.equal
+        })
+        .map(|r| {
+            format!(
+                "[{}] equivalent({:?}, {:?}) should be {} (question: {:?})",
+                r.class, r.gold, r.pred, r.equal, r.question
+            )
         })
         .collect();
     assert!(
         failures.is_empty(),
         "{} of {} rows failed:\n{}",
         failures.len(),
-        ROWS.len(),
+        rows.len(),
         failures.join("\n")
     );
-}
-
-#[test]
-fn question_licences() {
-    let failures: Vec<String> = WITH_QUESTION
-        .iter()
-        .filter(|(q, gold, pred, want)| {
-            Checker::default().with_question(q).equivalent(gold, pred) != *want
-        })
-        .map(|(q, gold, pred, want)| {
-            format!("{q:?}: equivalent({gold:?}, {pred:?}) should be {want}")
-        })
-        .collect();
-    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// The suite keeps its size and both outcomes in every class.
 #[test]
 fn suite_shape() {
-    assert!(ROWS.len() + WITH_QUESTION.len() >= 250, "{} rows", ROWS.len());
-    let mut classes: Vec<&str> = ROWS.iter().map(|r| r.0).collect();
+    let rows = rows();
+    assert!(rows.len() >= 250, "{} rows", rows.len());
+    let mut classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
     classes.dedup();
     // The issue's table lists false matches only: every row there is `false`.
     for class in classes.into_iter().filter(|c| *c != "issue table") {
-        let rows = ROWS.iter().filter(|r| r.0 == class);
-        let equal = rows.clone().filter(|r| r.3).count();
-        let total = rows.count();
-        assert!(equal > 0 && equal < total, "class {class:?}: {equal} of {total} equal");
+        let of_class: Vec<&Row> = rows.iter().filter(|r| r.class == class).collect();
+        let equal = of_class.iter().filter(|r| r.equal).count();
+        assert!(
+            equal > 0 && equal < of_class.len(),
+            "class {class:?}: {equal} of {} equal",
+            of_class.len()
+        );
     }
 }
