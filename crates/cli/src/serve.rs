@@ -31,9 +31,10 @@ pub struct ServeArgs {
     /// Model-running requests at once; more are answered 429 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
-    /// Most samples (`n`) one chat completion may ask for.
-    #[arg(long, default_value_t = 16)]
-    max_samples: u32,
+    /// Most samples (`n`) one chat completion may ask for. Default: the engine's
+    /// --parallel (16 with --backend); never above --parallel.
+    #[arg(long)]
+    max_samples: Option<u32>,
     /// SQLite file of sessions and progress (default: $HYPATIA_HOME/tutor.db).
     #[arg(long)]
     db: Option<PathBuf>,
@@ -55,7 +56,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_body_bytes: args.max_body,
         rate_per_minute: args.rate,
         max_in_flight: args.max_in_flight,
-        max_samples: args.max_samples,
+        // The embedded engine decodes at most --parallel sequences; a remote server sets
+        // its own bound.
+        max_samples: args
+            .max_samples
+            .unwrap_or(if args.engine.backends.is_empty() { args.engine.parallel } else { 16 }),
+        parallel: args.engine.backends.is_empty().then_some(args.engine.parallel),
         tutor: TutorConfig {
             grade: args.grade,
             reveal_after: args.reveal_after,

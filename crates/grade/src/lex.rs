@@ -184,7 +184,15 @@ pub(crate) fn tokenize(s: &str) -> Option<Vec<Token>> {
 /// Tokenises with (`group`) or without reading `1,234` as one number. Both readings
 /// are needed: MATH writes the list of solutions 70 and 110 as `70,110`.
 pub(crate) fn tokenize_with(s: &str, group: bool) -> Option<Vec<Token>> {
-    if s.len() > MAX_PARSE_LEN {
+    tokenize_nested(s, group, 0)
+}
+
+/// Text commands nested deeper than this (`\text{\text{…}}`) are refused: each level is
+/// a call, and the input is untrusted.
+const MAX_TEXT_NESTING: usize = 4;
+
+fn tokenize_nested(s: &str, group: bool, nesting: usize) -> Option<Vec<Token>> {
+    if s.len() > MAX_PARSE_LEN || nesting > MAX_TEXT_NESTING {
         return None;
     }
     let chars: Vec<char> = s.chars().collect();
@@ -310,7 +318,7 @@ pub(crate) fn tokenize_with(s: &str, group: bool) -> Option<Vec<Token>> {
                         }
                     } else {
                         // Math inside a text command (`\text{5 cm}`): read it inline.
-                        let inner = tokenize_with(&content, group)?;
+                        let inner = tokenize_nested(&content, group, nesting + 1)?;
                         let mut first = true;
                         for mut t in inner {
                             if first {

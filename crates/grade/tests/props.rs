@@ -97,6 +97,11 @@ fn hostile_inputs_are_bounded() {
     // Found by the fuzzer: chained big powers under symbolic evaluation took seconds while
     // exact results could grow to 2^16 bits; the cap is now 2^14.
     assert!(!equivalent("5939,3", "-92445996^--2049R\t99499990^-92--9999,2"));
+    // Text commands nested thousands deep: not parsed (each level would cost a call), so
+    // compared as text, unwrapped.
+    let texts = "\\text{".repeat(10_000) + "5" + &"}".repeat(10_000);
+    assert!(!equivalent(&texts, "6"));
+    assert!(equivalent(&texts, "5"));
     let long = "1+".repeat(5_000) + "1";
     assert!(!equivalent(&long, "1"));
     assert!(equivalent(&long, &long));

@@ -107,6 +107,9 @@ impl SamplingParams {
         if self.stop.iter().any(String::is_empty) {
             return bad("stop strings must not be empty");
         }
+        if let Some(grammar) = &self.grammar {
+            crate::grammar::check_grammar(grammar).map_err(LlmError::InvalidRequest)?;
+        }
         Ok(())
     }
 

@@ -25,6 +25,7 @@
 pub mod backend;
 pub mod cores;
 pub mod engine;
+pub mod grammar;
 pub mod models;
 mod prefix;
 pub mod raw;

@@ -70,21 +70,30 @@ use worker::Worker;
 pub use venv::PythonEnv;
 
 /// How a program ended. Serializes to the lowercase names of the `exec` contract.
+///
+/// Every status but `Ok`/`Error` comes from what the supervisor observed (its clocks
+/// and output count, the signal that ended the program, the CPU time and peak memory the
+/// kernel accounted, the scratch space left), never from an exit code or an exception
+/// the program chose: `os._exit(3)` or `raise MemoryError` is an `Error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// It ran to the end (or called `sys.exit(0)`).
     Ok,
-    /// It raised an exception (traceback in stderr), exited non-zero, or crashed.
+    /// It raised an exception (traceback in stderr), exited non-zero, or crashed. A
+    /// permission or read-only error the kernel returned and the program did not handle is
+    /// an error too: its traceback says so.
     Error,
     /// It ran past the wall-clock timeout or its CPU seconds.
     Timeout,
-    /// It ran out of address space ([`Limits::memory_bytes`]).
+    /// It failed with its peak resident memory at half of [`Limits::memory_bytes`] or
+    /// more, as the kernel accounted it: out of address space, or OOM-killed.
     Memory,
     /// It printed more than [`Limits::output_bytes`]; what fit is kept.
     OutputLimit,
-    /// The sandbox refused something it tried: a forbidden system call (the program is killed),
-    /// or a permission, read-only or size error it did not handle.
+    /// The sandbox stopped it: a forbidden system call, the file size limit (both kill
+    /// the program with a signal the sandbox sees), or a failure with the scratch space
+    /// full.
     Denied,
 }
 
@@ -416,7 +425,13 @@ impl Sandbox {
     fn take(&self) -> Result<Worker, SandboxError> {
         let mut pool = self.inner.pool.lock().expect("pool lock");
         loop {
-            if let Some(w) = pool.idle.pop() {
+            if let Some(mut w) = pool.idle.pop() {
+                // A worker that died while idle is replaced, not handed out.
+                if w.has_exited() {
+                    pool.live -= 1;
+                    drop(w);
+                    continue;
+                }
                 return Ok(w);
             }
             if pool.live < self.inner.config.workers {
@@ -445,9 +460,14 @@ impl Sandbox {
         let mut w = self.take()?;
         let started = std::time::Instant::now();
         match w.run(code, limits) {
-            Ok(out) => {
-                self.put(w);
-                Ok(out)
+            Ok(reply) => {
+                if reply.retire {
+                    drop(w);
+                    self.lost();
+                } else {
+                    self.put(w);
+                }
+                Ok(reply.outcome)
             }
             Err(SandboxError::Timeout) => {
                 // The worker itself stopped answering: it is killed, and the program with it.
@@ -475,10 +495,18 @@ impl Sandbox {
     pub fn session(&self, limits: &Limits) -> Result<Session, SandboxError> {
         self.check(limits)?;
         let mut w = self.take()?;
-        if let Err(e) = w.open_session(&limits.for_session()) {
-            drop(w);
-            self.lost();
-            return Err(e);
+        match w.open_session(&limits.for_session()) {
+            Ok(false) => {}
+            Ok(true) => {
+                drop(w);
+                self.lost();
+                return Err(SandboxError::Worker("the worker could not clean its scratch".into()));
+            }
+            Err(e) => {
+                drop(w);
+                self.lost();
+                return Err(e);
+            }
         }
         Ok(Session { sandbox: self.clone(), worker: Some(w), limits: limits.clone() })
     }
@@ -506,7 +534,9 @@ impl Session {
         let started = std::time::Instant::now();
         match w.cell(code, self.limits.timeout) {
             Ok(reply) => {
-                if !reply.alive {
+                if reply.retire {
+                    self.discard();
+                } else if !reply.alive {
                     self.end();
                 }
                 Ok(reply.outcome)
@@ -540,8 +570,8 @@ impl Session {
     fn end(&mut self) {
         if let Some(mut w) = self.worker.take() {
             match w.close_session() {
-                Ok(()) => self.sandbox.put(w),
-                Err(_) => {
+                Ok(false) => self.sandbox.put(w),
+                Ok(true) | Err(_) => {
                     drop(w);
                     self.sandbox.lost();
                 }

@@ -7,7 +7,6 @@
 # only then runs untrusted code. Nothing a program does can reach this process's memory.
 import builtins
 import ctypes
-import errno
 import gc
 import io
 import json
@@ -16,6 +15,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -23,8 +23,10 @@ import traceback
 SCRATCH = "/tmp"
 PROTO_IN = os.fdopen(0, "rb")
 PROTO_OUT = os.fdopen(os.dup(1), "wb")
-EXIT_OK, EXIT_ERROR, EXIT_DENIED, EXIT_MEMORY, EXIT_SETUP = 0, 1, 2, 3, 70
-DENIED_ERRNOS = {errno.EPERM, errno.EACCES, errno.EROFS, errno.EFBIG, errno.ENOSPC, errno.EDQUOT}
+EXIT_OK, EXIT_ERROR, EXIT_SETUP = 0, 1, 70
+# Set when the scratch directory could not be emptied: the worker answers the request in
+# hand, tells the host to retire it, and exits.
+UNFIT = False
 
 
 def send(obj):
@@ -82,22 +84,49 @@ gc.freeze()  # keeps the collector off the shared pages after each fork
 
 
 def wipe():
-    def fix(func, path, _exc):
-        try:
-            os.chmod(os.path.dirname(path), 0o700)
-            func(path)
-        except OSError:
-            pass
-
-    for entry in os.scandir(SCRATCH):
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                os.chmod(entry.path, 0o700)
-                shutil.rmtree(entry.path, onerror=fix)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
+    """Empties the scratch directory, whatever a program left there: no recursion (a tree
+    1,500 directories deep must not exhaust the stack) and a bounded number of open
+    descriptors (each pass empties the top-level directories and lifts their
+    subdirectories to the top, so depth never matters). Returns whether it is empty."""
+    top = os.open(SCRATCH, os.O_RDONLY | os.O_DIRECTORY)
+    lifted = 0
+    try:
+        for _ in range(1 << 20):
+            names = os.listdir(top)
+            if not names:
+                return True
+            for name in names:
+                try:
+                    st = os.stat(name, dir_fd=top, follow_symlinks=False)
+                except OSError:
+                    continue
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=top)
+                    continue
+                os.chmod(name, 0o700, dir_fd=top)
+                d = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+                try:
+                    for child in os.listdir(d):
+                        cst = os.stat(child, dir_fd=d, follow_symlinks=False)
+                        if stat.S_ISDIR(cst.st_mode):
+                            while True:
+                                lifted += 1
+                                target = ".wipe-%d" % lifted
+                                try:
+                                    os.stat(target, dir_fd=top, follow_symlinks=False)
+                                except FileNotFoundError:
+                                    break
+                            os.rename(child, target, src_dir_fd=d, dst_dir_fd=top)
+                        else:
+                            os.unlink(child, dir_fd=d)
+                finally:
+                    os.close(d)
+                os.rmdir(name, dir_fd=top)
+        return False
+    except BaseException:  # noqa: B036 - a failed clean-up retires the worker, never crashes it
+        return False
+    finally:
+        os.close(top)
 
 
 def reap_all():
@@ -142,20 +171,15 @@ def setup_child(lim, out_w, err_w, keep, cwd):
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
     sys.argv = ["program.py"]
+    # Python ignores SIGXFSZ; restored, a write past RLIMIT_FSIZE kills the program, which
+    # the supervisor sees (a program can raise `OSError(EFBIG)` itself, but not that).
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     lock_down()
 
 
-def is_denied(exc):
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, OSError) and exc.errno in DENIED_ERRNOS:
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False
-
-
 def execute(code, glb, lim):
+    """Runs a program. Its exit code says only whether it finished (0) or failed: statuses
+    such as memory or denied come from what the supervisor observes, never from here."""
     try:
         exec(compile(code, "<program>", "exec"), glb)
         return EXIT_OK
@@ -165,18 +189,18 @@ def execute(code, glb, lim):
         if not isinstance(e.code, int):
             print(e.code, file=sys.stderr)
         return EXIT_ERROR
-    except MemoryError:
-        sys.stderr.write("MemoryError: the program went over its memory limit (%d bytes)\n" % lim["memory_bytes"])
-        return EXIT_MEMORY
     except BaseException as e:  # noqa: B036 - every failure is reported, not raised
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != "<program>":
             tb = tb.tb_next
         try:
             traceback.print_exception(type(e), e, tb)
-        except MemoryError:
-            return EXIT_MEMORY
-        return EXIT_DENIED if is_denied(e) else EXIT_ERROR
+        except BaseException:  # noqa: B036 - out of memory while printing, say
+            try:
+                os.write(2, ("%s\n" % type(e).__name__).encode())
+            except BaseException:  # noqa: B036
+                pass
+        return EXIT_ERROR
 
 
 def flush():
@@ -285,31 +309,55 @@ SIGNAL_NOTES = {
     signal.SIGSYS: ("denied", "sandbox: stopped: the program made a forbidden system call"),
     signal.SIGXCPU: ("timeout", "sandbox: stopped: CPU time limit"),
     signal.SIGXFSZ: ("denied", "sandbox: stopped: file size limit"),
-    signal.SIGSEGV: ("error", "sandbox: the interpreter crashed (SIGSEGV; stack overflow?)"),
 }
-EXIT_STATUS = {EXIT_OK: "ok", EXIT_ERROR: "error", EXIT_DENIED: "denied", EXIT_MEMORY: "memory", EXIT_SETUP: "error"}
 
 
-def verdict(reason, rc, wstatus, rusage, lim):
-    """Returns (status, note for stderr)."""
+def scratch_full():
+    """Whether the scratch space is (nearly) full: a program that failed then was stopped by
+    the space limit, not by a bug of its own."""
+    try:
+        st = os.statvfs(SCRATCH)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def verdict(reason, rc, wstatus, rusage, lim, full=False):
+    """Returns (status, note for stderr), from what this supervisor observed: its own
+    clocks and output count, the signal that ended the program, the CPU time and peak
+    memory the kernel accounted to it, and the scratch space left. An exit code or an
+    exception a program can choose only ever says "ok" (0) or "error"."""
     if reason == "timeout":
         return "timeout", "sandbox: stopped: wall-clock limit of %gs" % lim["timeout"]
     if reason == "output_limit":
         return "output_limit", "sandbox: stopped: output over %d bytes" % lim["output_bytes"]
     if rc is not None:
-        return EXIT_STATUS.get(rc, "error"), ""
+        return ("ok" if rc == EXIT_OK else "error"), ""
     if wstatus is None:
         return "error", ""
+    peak = rusage.ru_maxrss * 1024 if rusage else 0
+    # Peak resident memory at half the address-space limit or more: the program failed for
+    # want of memory (an allocation past RLIMIT_AS, or the kernel's OOM killer).
+    near_limit = peak >= lim["memory_bytes"] // 2
+    memory_note = "sandbox: stopped: memory limit (peak %d MiB of %d MiB)" % (peak >> 20, lim["memory_bytes"] >> 20)
     if os.WIFEXITED(wstatus):
-        return EXIT_STATUS.get(os.WEXITSTATUS(wstatus), "error"), ""
+        if os.WEXITSTATUS(wstatus) == EXIT_OK:
+            return "ok", ""
+        if near_limit:
+            return "memory", memory_note
+        if full:
+            return "denied", "sandbox: stopped: scratch space full"
+        return "error", ""
     sig = os.WTERMSIG(wstatus)
     if sig in SIGNAL_NOTES:
         return SIGNAL_NOTES[sig]
-    if sig == signal.SIGKILL:
-        cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0
-        if cpu >= lim["cpu_seconds"]:
-            return "timeout", "sandbox: stopped: CPU time limit"
-        return "memory", "sandbox: killed (SIGKILL), most likely out of memory"
+    cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0
+    if sig == signal.SIGKILL and cpu >= lim["cpu_seconds"]:
+        return "timeout", "sandbox: stopped: CPU time limit"
+    if near_limit:
+        return "memory", memory_note
+    if sig == signal.SIGSEGV:
+        return "error", "sandbox: the interpreter crashed (SIGSEGV; stack overflow?)"
     return "error", "sandbox: killed by signal %d" % sig
 
 
@@ -319,11 +367,19 @@ def outcome(status, out, err, note, seconds, **extra):
         err = err + ("" if not err or err.endswith("\n") else "\n") + note + "\n"
     d = {"status": status, "stdout": out.decode("utf-8", "backslashreplace"), "stderr": err, "seconds": seconds}
     d.update(extra)
+    if UNFIT:
+        d["retire"] = True
     return d
 
 
+def clean():
+    global UNFIT
+    if not wipe():
+        UNFIT = True
+
+
 def fresh_dir(name):
-    wipe()
+    clean()
     path = os.path.join(SCRATCH, name)
     os.mkdir(path, 0o700)
     return path
@@ -351,10 +407,12 @@ def run_program(req):
     seconds = time.monotonic() - t0
     for fd in (out_r, err_r, pidfd):
         os.close(fd)
-    status, note = verdict(reason, None, wstatus, rusage, lim)
-    send(outcome(status, out, err, note, seconds))
     reap_all()
-    wipe()
+    status, note = verdict(reason, None, wstatus, rusage, lim, scratch_full())
+    # Clean up before answering, so the next program never meets this one's leftovers
+    # and a worker that could not clean up is retired before it is handed out again.
+    clean()
+    send(outcome(status, out, err, note, seconds))
 
 
 class Session:
@@ -421,7 +479,7 @@ class Session:
             for fd in (self.cmd_w, self.ctl_r, self.out_r, self.err_r, self.pidfd):
                 os.close(fd)
         reap_all()
-        wipe()
+        clean()
 
 
 def main():
@@ -444,7 +502,7 @@ def main():
             if session:
                 session.close()
             session = Session(req["limits"])
-            send({"ok": True})
+            send({"ok": True, "retire": UNFIT})
         elif op == "cell":
             if session is None:
                 send(outcome("error", b"", b"", "sandbox: no session is open", 0.0, alive=False))
@@ -454,9 +512,15 @@ def main():
             if session:
                 session.close()
             session = None
-            send({"ok": True})
+            send({"ok": True, "retire": UNFIT})
         else:
             send({"fatal": "unknown op %r" % op})
+        if UNFIT:
+            # The host drops a worker whose reply says "retire"; nothing may run here again.
+            if session:
+                session.close()
+            reap_all()
+            os._exit(0)
 
 
 try:

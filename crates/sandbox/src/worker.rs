@@ -36,6 +36,18 @@ pub(crate) struct Worker {
 struct Ack {
     ok: Option<bool>,
     fatal: Option<String>,
+    #[serde(default)]
+    retire: bool,
+}
+
+/// A program's outcome, and whether the worker must be retired: it could not clean up
+/// after the program and exits once this reply is sent.
+#[derive(Deserialize)]
+pub(crate) struct RunReply {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub retire: bool,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +55,8 @@ pub(crate) struct CellReply {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub alive: bool,
+    #[serde(default)]
+    pub retire: bool,
 }
 
 impl Worker {
@@ -140,13 +154,19 @@ impl Worker {
         self.read_line(Instant::now() + budget + GRACE)
     }
 
-    pub fn run(&mut self, code: &str, limits: &Limits) -> Result<Outcome, SandboxError> {
+    /// Whether the worker process has exited (it died, or retired itself).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn run(&mut self, code: &str, limits: &Limits) -> Result<RunReply, SandboxError> {
         let req = json!({"op": "run", "code": code, "limits": limits.wire()});
         let line = self.request(req, limits.timeout)?;
         serde_json::from_str(&line).map_err(|e| protocol(e, &line))
     }
 
-    pub fn open_session(&mut self, limits: &Limits) -> Result<(), SandboxError> {
+    /// Opens a session; `Ok(true)` when the worker retires itself instead.
+    pub fn open_session(&mut self, limits: &Limits) -> Result<bool, SandboxError> {
         let line = self.request(json!({"op": "open", "limits": limits.wire()}), Duration::ZERO)?;
         self.ack(&line)
     }
@@ -157,15 +177,16 @@ impl Worker {
         serde_json::from_str(&line).map_err(|e| protocol(e, &line))
     }
 
-    pub fn close_session(&mut self) -> Result<(), SandboxError> {
+    /// Closes the session; `Ok(true)` when the worker retires itself afterwards.
+    pub fn close_session(&mut self) -> Result<bool, SandboxError> {
         let line = self.request(json!({"op": "close"}), Duration::ZERO)?;
         self.ack(&line)
     }
 
-    fn ack(&self, line: &str) -> Result<(), SandboxError> {
+    fn ack(&self, line: &str) -> Result<bool, SandboxError> {
         let ack: Ack = serde_json::from_str(line).map_err(|e| protocol(e, line))?;
         match (ack.ok, ack.fatal) {
-            (Some(true), _) => Ok(()),
+            (Some(true), _) => Ok(ack.retire),
             (_, Some(f)) => Err(SandboxError::Worker(f)),
             _ => Err(SandboxError::Worker(format!("unexpected reply: {line}"))),
         }

@@ -52,8 +52,13 @@ mod web;
 pub use error::ApiError;
 pub use limits::{Admission, SessionLocks};
 
+/// Shortest bearer token accepted: a short secret can be guessed over the network.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// How the server runs. Invariants (checked by [`ServerConfig::validate`]): a server
-/// reachable from other machines has a bearer token; every limit is at least 1.
+/// reachable from other machines has a bearer token; a token has at least
+/// [`MIN_TOKEN_CHARS`] characters; every limit is at least 1; `max_samples` is at most the
+/// backend's `parallel` where that is known.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
@@ -68,6 +73,9 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Most samples (`n`) one chat completion may ask for.
     pub max_samples: u32,
+    /// Sequences the backend decodes at once, when it is known (the embedded engine's
+    /// `--parallel`): `max_samples` may not exceed it.
+    pub parallel: Option<u32>,
     /// Tutoring defaults; a session's own grade overrides `grade`.
     pub tutor: TutorConfig,
 }
@@ -82,6 +90,7 @@ impl Default for ServerConfig {
             rate_per_minute: 600,
             max_in_flight: 64,
             max_samples: 16,
+            parallel: None,
             tutor: TutorConfig::default(),
         }
     }
@@ -96,9 +105,28 @@ impl ServerConfig {
                 self.addr
             );
         }
+        if let Some(token) = &self.token {
+            let n = token.chars().count();
+            if n < MIN_TOKEN_CHARS {
+                anyhow::bail!(
+                    "the bearer token has {n} characters; use at least {MIN_TOKEN_CHARS} (a short \
+                     token can be guessed), e.g. python3 -c 'import secrets; print(secrets.token_hex(16))'"
+                );
+            }
+        }
         let limits = [self.max_body_bytes, self.rate_per_minute as usize, self.max_in_flight];
         if limits.contains(&0) || self.max_samples == 0 {
             anyhow::bail!("max body, rate, max in flight and max samples must each be at least 1");
+        }
+        if let Some(parallel) = self.parallel {
+            if self.max_samples > parallel {
+                anyhow::bail!(
+                    "--max-samples {} is above --parallel {parallel}: the engine decodes at most \
+                     {parallel} sequences at once, so a request for more samples could never run; \
+                     lower --max-samples or raise --parallel",
+                    self.max_samples
+                );
+            }
         }
         self.tutor.validate()?;
         Ok(())

@@ -233,6 +233,40 @@ fn the_web_page_and_katex_are_served_from_the_binary() {
 }
 
 #[test]
+fn startup_refuses_weak_tokens_and_unservable_sample_counts() {
+    let short = ServerConfig { token: Some("abc".into()), ..ServerConfig::default() };
+    let err = short.validate().unwrap_err().to_string();
+    assert!(err.contains("at least 16"), "{err}");
+    let long = ServerConfig { token: Some("x".repeat(16)), ..ServerConfig::default() };
+    assert!(long.validate().is_ok());
+    let over = ServerConfig { max_samples: 16, parallel: Some(8), ..ServerConfig::default() };
+    let err = over.validate().unwrap_err().to_string();
+    assert!(err.contains("--parallel 8"), "{err}");
+    let fits = ServerConfig { max_samples: 8, parallel: Some(8), ..ServerConfig::default() };
+    assert!(fits.validate().is_ok());
+}
+
+#[test]
+fn a_grammar_nested_thousands_deep_is_refused_and_the_server_stays_up() {
+    let (engine, _turn) = engine();
+    let server = Server::start(ServerConfig::default(), engine);
+    let grammar = format!("root ::= {}\"a\"{}", "(".repeat(5000), ")".repeat(5000));
+    let body = json!({
+        "max_tokens": 4, "grammar": grammar,
+        "messages": [{"role": "user", "content": "Say a."}],
+    });
+    let refused = post(&server, "/v1/chat/completions", body.clone());
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(json_of(refused)["error"]["message"].as_str().unwrap().contains("nests"));
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    assert_eq!(post(&server, "/v1/chat/completions", streamed).status(), StatusCode::BAD_REQUEST);
+    // Still serving.
+    let health = client().get(format!("{}/health", server.url)).send().unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[test]
 fn limits_refuse_with_clear_answers() {
     let scripted = || -> Arc<dyn Backend> { Arc::new(ScriptedBackend::new(["ok"; 8])) };
     // Bodies over the limit.
@@ -242,14 +276,14 @@ fn limits_refuse_with_clear_answers() {
     assert_eq!(post(&server, "/v1/chat/completions", big).status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A token, when configured, is required on the API but not on health or the page.
-    let config = ServerConfig { token: Some("s3cret".into()), ..ServerConfig::default() };
+    let config = ServerConfig { token: Some("s3cret-token-0123456789".into()), ..ServerConfig::default() };
     let server = Server::start(config, scripted());
     let models = format!("{}/v1/models", server.url);
     assert_eq!(client().get(&models).send().unwrap().status(), StatusCode::UNAUTHORIZED);
     let wrong = client().get(&models).bearer_auth("guess").send().unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        client().get(&models).bearer_auth("s3cret").send().unwrap().status(),
+        client().get(&models).bearer_auth("s3cret-token-0123456789").send().unwrap().status(),
         StatusCode::OK
     );
     assert_eq!(
