@@ -58,9 +58,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_in_flight: args.max_in_flight,
         // The embedded engine decodes at most --parallel sequences; a remote server sets
         // its own bound.
-        max_samples: args
-            .max_samples
-            .unwrap_or(if args.engine.backends.is_empty() { args.engine.parallel } else { 16 }),
+        max_samples: args.max_samples.unwrap_or(if args.engine.backends.is_empty() {
+            args.engine.parallel
+        } else {
+            16
+        }),
         parallel: args.engine.backends.is_empty().then_some(args.engine.parallel),
         tutor: TutorConfig {
             grade: args.grade,

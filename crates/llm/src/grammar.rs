@@ -70,7 +70,8 @@ pub fn check_grammar(grammar: &str) -> Result<(), String> {
                 note(&mut groups, last);
             }
             b'{' => {
-                let end = grammar[i..].find('}').map(|k| i + k).ok_or("the grammar has an unclosed {")?;
+                let end =
+                    grammar[i..].find('}').map(|k| i + k).ok_or("the grammar has an unclosed {")?;
                 let count = repetition(&grammar[i + 1..end])?;
                 let product = last.saturating_mul(count);
                 if product > MAX_GRAMMAR_REPETITION {

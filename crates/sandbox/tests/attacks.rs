@@ -435,10 +435,8 @@ fn system_v_ipc_is_denied() {
 
 #[test]
 fn a_deep_directory_tree_is_cleaned_up() {
-    let out = run(
-        "import os\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n\
-         open('leaf', 'w').write('x')\nos.chmod('.', 0)\nprint('deep')",
-    );
+    let out = run("import os\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n\
+         open('leaf', 'w').write('x')\nos.chmod('.', 0)\nprint('deep')");
     expect(&out, Status::Ok);
     // The next program starts in an empty scratch, on a healthy worker.
     let out = run("import os\nprint(os.listdir('.'), os.listdir('/tmp'))");

@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi))
         .merge(api)
         .fallback(web::asset)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -216,6 +217,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// The OpenAPI description of every route (`crates/server/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

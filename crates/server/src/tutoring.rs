@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use hypatia_tutor::ladder::{HintLevel, Move};
 use hypatia_tutor::{Outcome, Session, Turn, Tutor, TutorConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Json;
+use crate::error::{Json, Path, Query};
 use crate::{ApiError, AppState};
 
 const MAX_PROBLEM_CHARS: usize = 4000;

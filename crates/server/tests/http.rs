@@ -233,6 +233,57 @@ fn the_web_page_and_katex_are_served_from_the_binary() {
 }
 
 #[test]
+fn the_openapi_description_matches_the_router() {
+    let spec: Value = serde_json::from_str(hypatia_server::OPENAPI).unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    // Every route the router declares is described, with its method...
+    let source = include_str!("../src/lib.rs");
+    let mut declared = Vec::new();
+    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
+        let path = line.split('"').nth(1).unwrap();
+        let method = if line.contains("post(") { "post" } else { "get" };
+        declared.push((path.to_string(), method));
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} undescribed"
+        );
+    }
+    // ...and every described operation is served (not the fallback's 404 or a 405).
+    let server = Server::start(
+        ServerConfig::default(),
+        Arc::new(ScriptedBackend::new(["ok"; 4])) as Arc<dyn Backend>,
+    );
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            assert!(declared.iter().any(|(p, m)| p == path && m == method), "{method} {path}");
+            let url = format!(
+                "{}{}",
+                server.url,
+                path.replace("{id}", "nope").replace("{student}", "ada")
+            );
+            let response = match method.as_str() {
+                "get" => client().get(&url).send().unwrap(),
+                _ => client().post(&url).json(&json!({})).send().unwrap(),
+            };
+            assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            let body = response.text().unwrap();
+            assert!(body.starts_with('{') || body.starts_with('['), "{method} {path}: {body:.200}");
+        }
+    }
+    let served = json_of(client().get(format!("{}/openapi.json", server.url)).send().unwrap());
+    assert_eq!(served, spec);
+    // Rejections of the query string come in the API's JSON error shape (found by the
+    // fuzzer: they were text/plain).
+    let bad_query = client()
+        .post(format!("{}/api/sessions/nope/messages?stream=maybe", server.url))
+        .json(&json!({"text": "hi"}))
+        .send()
+        .unwrap();
+    assert_eq!(bad_query.status(), StatusCode::BAD_REQUEST);
+    assert!(json_of(bad_query)["error"]["message"].as_str().unwrap().contains("stream"));
+}
+
+#[test]
 fn startup_refuses_weak_tokens_and_unservable_sample_counts() {
     let short = ServerConfig { token: Some("abc".into()), ..ServerConfig::default() };
     let err = short.validate().unwrap_err().to_string();
@@ -276,7 +327,8 @@ fn limits_refuse_with_clear_answers() {
     assert_eq!(post(&server, "/v1/chat/completions", big).status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A token, when configured, is required on the API but not on health or the page.
-    let config = ServerConfig { token: Some("s3cret-token-0123456789".into()), ..ServerConfig::default() };
+    let config =
+        ServerConfig { token: Some("s3cret-token-0123456789".into()), ..ServerConfig::default() };
     let server = Server::start(config, scripted());
     let models = format!("{}/v1/models", server.url);
     assert_eq!(client().get(&models).send().unwrap().status(), StatusCode::UNAUTHORIZED);
