@@ -224,7 +224,9 @@ struct EvalArgs {
     /// flight only delays every result; raise it for a GPU or a remote server.
     #[arg(long, default_value_t = 2)]
     in_flight: u32,
-    #[arg(long, default_value = "cot")]
+    /// Strategy: auto (adaptive, with a calibrated confidence), cot, pot, code-feedback,
+    /// tools, solver-verifier, vote.
+    #[arg(long, default_value = hypatia_solve::DEFAULT_STRATEGY)]
     strategy: String,
     #[command(flatten)]
     options: StrategyArgs,
@@ -241,6 +243,16 @@ enum EvalCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Fit `auto`'s confidence table from finished `auto` runs (development splits only):
+    /// prints each evidence bucket's accuracy and the cross-fitted calibration; with --out
+    /// merges the table into that file (crates/solve/calibration.json ships with Hypatia).
+    Calibrate {
+        /// Eval output directories of `auto` runs.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print the summaries of finished runs as one Markdown table.
     Table {
@@ -314,8 +326,9 @@ struct GradeArgs {
 
 #[derive(Args)]
 struct SolveArgs {
-    /// Strategy: cot, pot, code-feedback, tools, solver-verifier, vote.
-    #[arg(long, default_value = "cot")]
+    /// Strategy: auto (adaptive, with a calibrated confidence), cot, pot, code-feedback,
+    /// tools, solver-verifier, vote.
+    #[arg(long, default_value = hypatia_solve::DEFAULT_STRATEGY)]
     strategy: String,
     #[command(flatten)]
     options: StrategyArgs,
@@ -416,6 +429,10 @@ fn eval(args: EvalArgs) -> Result<()> {
         } else {
             print!("{comparison}");
         }
+        return Ok(());
+    }
+    if let Some(EvalCommand::Calibrate { runs, out }) = &args.command {
+        print!("{}", hypatia_eval::calibration::calibrate(runs, out.as_deref())?);
         return Ok(());
     }
     if let Some(EvalCommand::Table { runs }) = &args.command {

@@ -130,7 +130,7 @@ fn batch(input: &std::path::Path, out: &std::path::Path, common: &CommonArgs) ->
         requests.push(request);
     }
     let backend = common.engine.backend()?;
-    let tutor = Tutor::new(backend.as_ref(), common.config())?;
+    let tutor = Tutor::new(backend.as_ref(), common.config())?.with_checking(executor());
     let mut references = References::new(backend.clone(), executor());
     let file =
         std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -171,7 +171,7 @@ fn prompt_line(question: &str) -> Result<Option<String>> {
 fn interactive(args: TutorArgs) -> Result<()> {
     let store = args.common.store()?;
     let backend = args.common.engine.backend()?;
-    let tutor = Tutor::new(backend.as_ref(), args.common.config())?;
+    let tutor = Tutor::new(backend.as_ref(), args.common.config())?.with_checking(executor());
     let mut session = match &args.resume {
         Some(id) => store.load(id)?.with_context(|| format!("no saved session {id}"))?,
         None => {

@@ -337,6 +337,7 @@ mod tests {
             error: None,
             text: text.into(),
             trace: serde_json::Value::Null,
+            confidence: None,
         }
     }
 

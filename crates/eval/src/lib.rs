@@ -34,6 +34,7 @@
 //! comparisons use a paired exact test, because the runs we can afford are a few hundred
 //! problems and differences of a few points are often noise.
 
+pub mod calibration;
 mod compare;
 mod datasets;
 mod judge;

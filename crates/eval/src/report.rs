@@ -121,6 +121,25 @@ pub fn render(s: &Summary, records: &[&ResultRecord]) -> String {
         html.push_str(&accuracy_bars(&rows));
     }
 
+    if let Some(c) = &s.calibration {
+        html.push_str("<h2>Calibration</h2>\n");
+        let _ = writeln!(
+            html,
+            "<p>Expected calibration error {:.3} over {} answers. Answers with confidence ≥ {}: \
+             {:.1}% right ({}/{}, 95% Wilson interval {:.1}–{:.1}%), covering {:.1}% of problems.</p>",
+            c.ece,
+            c.n,
+            crate::calibration::SURE,
+            100.0 * c.sure.accuracy,
+            c.sure.correct,
+            c.sure.n,
+            100.0 * c.sure.low,
+            100.0 * c.sure.high,
+            100.0 * c.sure_coverage
+        );
+        html.push_str(&reliability_diagram(&c.bins));
+    }
+
     html.push_str("<h2>Tokens generated per problem</h2>\n");
     let tokens: Vec<f64> = records.iter().map(|r| r.tokens as f64).collect();
     html.push_str(&histogram(&tokens, "tokens"));
@@ -261,6 +280,62 @@ fn histogram(values: &[f64], unit: &str) -> String {
         n = values.len(),
         tx = left - 4.0,
     );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Accuracy against mean confidence per confidence bin, on the unit square with the
+/// diagonal a perfectly calibrated strategy would follow; each dot's area shows how many
+/// answers the bin holds.
+fn reliability_diagram(bins: &[crate::calibration::ReliabilityBin]) -> String {
+    let side = 320.0;
+    let pad = 40.0;
+    let height = side + 2.0 * pad;
+    let x = |v: f64| pad + side * v.clamp(0.0, 1.0);
+    let y = |v: f64| pad + side * (1.0 - v.clamp(0.0, 1.0));
+    let mut svg = svg_open(height);
+    let _ = write!(
+        svg,
+        "<rect x=\"{p}\" y=\"{p}\" width=\"{side}\" height=\"{side}\" fill=\"none\" stroke=\"#bbb\"/>\
+         <line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y1}\" stroke=\"#bbb\" stroke-dasharray=\"4 4\"/>\
+         <text x=\"{cx}\" y=\"{by}\" text-anchor=\"middle\">confidence</text>\
+         <text x=\"12\" y=\"{cy}\" transform=\"rotate(-90 12 {cy})\" text-anchor=\"middle\">accuracy</text>",
+        p = pad,
+        x0 = x(0.0),
+        y0 = y(0.0),
+        x1 = x(1.0),
+        y1 = y(1.0),
+        cx = pad + side / 2.0,
+        by = height - 6.0,
+        cy = pad + side / 2.0,
+    );
+    for tick in 0..=5 {
+        let v = tick as f64 / 5.0;
+        let _ = write!(
+            svg,
+            "<text x=\"{tx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\">{v:.1}</text>\
+             <text x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"end\">{v:.1}</text>",
+            tx = x(v),
+            ty = pad + side + 16.0,
+            lx = pad - 4.0,
+            ly = y(v) + 4.0,
+        );
+    }
+    let total: u64 = bins.iter().map(|b| b.n).sum::<u64>().max(1);
+    for b in bins.iter().filter(|b| b.n > 0) {
+        let r = 3.0 + 12.0 * (b.n as f64 / total as f64).sqrt();
+        let _ = write!(
+            svg,
+            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"{r:.1}\" fill=\"#6a9fd8\" fill-opacity=\"0.8\">\
+             <title>confidence {lo:.1}–{hi:.1}: {c}/{n} right</title></circle>",
+            cx = x(b.mean_confidence),
+            cy = y(b.accuracy),
+            lo = b.lo,
+            hi = b.hi,
+            c = b.correct,
+            n = b.n,
+        );
+    }
     svg.push_str("</svg>\n");
     svg
 }

@@ -50,6 +50,10 @@ pub struct ResultRecord {
     /// The strategy's serialized `Solution.trace` (null after an error).
     #[serde(default)]
     pub trace: serde_json::Value,
+    /// How much the strategy trusts its answer, in `[0, 1]` (`auto`'s calibrated
+    /// confidence, `vote`'s agreement); absent where the strategy has no measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
 }
 
 /// Reads `DIR/results.jsonl`, tolerating a torn last line.
@@ -180,6 +184,7 @@ mod tests {
             error: None,
             text: String::new(),
             trace: serde_json::Value::Null,
+            confidence: None,
         }
     }
 

@@ -314,6 +314,7 @@ fn solve_one(
         error: None,
         text: String::new(),
         trace: serde_json::Value::Null,
+        confidence: None,
     };
     match outcome {
         Ok(Ok((solution, correct))) => {
@@ -325,6 +326,7 @@ fn solve_one(
             record.tokens = u64::from(solution.completion_tokens);
             record.prompt_tokens = u64::from(solution.prompt_tokens);
             record.text = solution.text;
+            record.confidence = solution.confidence;
         }
         Ok(Err(e)) => record.error = Some(e.to_string()),
         Err(panic) => {

@@ -78,6 +78,11 @@ pub struct Summary {
     /// Keyed by the level as text ("1" … "5") so the JSON object keys are natural.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_level: BTreeMap<String, Bucket>,
+    /// How well the strategy's confidence predicts correctness (reliability bins,
+    /// expected calibration error, selective accuracy); absent when no answer carries a
+    /// confidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
 }
 
 /// What a summary needs besides the records.
@@ -139,6 +144,7 @@ impl Summary {
             parallel: info.parallel,
             by_subject: breakdown(records, |r| r.subject.clone()),
             by_level: breakdown(records, |r| r.level.map(|l| l.to_string())),
+            calibration: crate::calibration::Calibration::of(records),
         }
     }
 

@@ -107,6 +107,17 @@ pub fn correct_for(question: &str, gold: &str, pred: &str) -> bool {
     Checker::default().with_question(question).equivalent(gold, pred)
 }
 
+/// Whether `word` names a unit of measure (`minutes`, `km`, `dollars`, `cups`): after
+/// "how many", a unit asks for a measure, anything else for a count.
+///
+/// ```
+/// assert!(hypatia_grade::names_unit("minutes"));
+/// assert!(!hypatia_grade::names_unit("apples"));
+/// ```
+pub fn names_unit(word: &str) -> bool {
+    units::is_unit_word(word)
+}
+
 /// The exact value of an arithmetic expression (`12*3 + 1/2`, `\frac{3}{4} \cdot 8`,
 /// `15%`), or `None` when it is not a real rational number (symbols, irrationals,
 /// relations, lists, anything unparsed). Thousands separators follow the same rules as

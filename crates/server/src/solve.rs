@@ -25,7 +25,7 @@ pub struct SolveRequest {
 }
 
 fn default_strategy() -> String {
-    "pot".into()
+    hypatia_solve::DEFAULT_STRATEGY.into()
 }
 
 impl SolveRequest {

@@ -71,6 +71,8 @@ pub struct TurnView {
     hint_level: Option<HintLevel>,
     leak_blocked: bool,
     seconds: f64,
+    /// The final answer the student stated and the verdict on it; null when none.
+    student_answer: Option<hypatia_tutor::StudentAnswer>,
 }
 
 impl TurnView {
@@ -87,6 +89,7 @@ impl TurnView {
             hint_level,
             leak_blocked: turn.leak_blocked,
             seconds: turn.seconds,
+            student_answer: turn.student_answer.clone(),
         }
     }
 }
@@ -229,7 +232,7 @@ pub async fn message(
             _ => {}
         }
         let config = TutorConfig { grade: session.grade, ..state.config.tutor.clone() };
-        let tutor = Tutor::new(backend.as_ref(), config)?;
+        let tutor = Tutor::new(backend.as_ref(), config)?.with_checking(state.executor.clone());
         let turn = TurnView::of(tutor.respond(&mut session, &body.text)?);
         state.store.save(&session)?;
         tracing::info!(

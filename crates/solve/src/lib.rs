@@ -29,12 +29,15 @@ use hypatia_sandbox::{Limits, Outcome, SandboxError};
 use serde::{Deserialize, Serialize};
 
 mod common;
+pub mod confidence;
 pub mod exec;
+pub mod gates;
 pub mod strategies;
 pub mod verdict;
 
 pub use common::fill;
 pub use exec::{CellRunner, Executor, FnExecutor, SandboxExecutor};
+pub use strategies::auto::Auto;
 pub use strategies::code_feedback::CodeFeedback;
 pub use strategies::cot::ChainOfThought;
 pub use strategies::pot::ProgramOfThought;
@@ -133,7 +136,17 @@ pub enum Step {
     /// A verifier's judgement of a solver's answer.
     Verdict { verdict: Verdict, answer: Option<String>, feedback: String },
     /// One sample of a voting strategy, with the base strategy's own steps.
-    Sample { index: u32, answer: Option<String>, steps: Vec<Step> },
+    Sample {
+        index: u32,
+        answer: Option<String>,
+        steps: Vec<Step>,
+        /// The method that drew it, where samples of several methods are pooled (`auto`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+    },
+    /// How far the final answer can be trusted, and why: `auto`'s evidence bucket
+    /// ([`crate::confidence`]) and the doubts the gates raised about the answer.
+    Confidence { bucket: String, confidence: f64, doubts: Vec<gates::Doubt>, style: Style },
     /// The tally of a vote after its last round.
     Vote {
         groups: Vec<VoteGroup>,
@@ -257,7 +270,11 @@ pub(crate) fn only_sample(mut all: Vec<Solution>) -> Result<Solution, SolveError
 
 /// Every strategy, by command-line name.
 pub const STRATEGIES: &[&str] =
-    &["cot", "pot", "code-feedback", "tools", "solver-verifier", "vote"];
+    &["auto", "cot", "pot", "code-feedback", "tools", "solver-verifier", "vote"];
+
+/// The strategy used where none is named: `auto`, which checks its answer against a
+/// second method and reports a calibrated confidence.
+pub const DEFAULT_STRATEGY: &str = "auto";
 
 /// Settings shared by the strategy constructors; each strategy reads the fields it needs.
 ///
@@ -364,6 +381,7 @@ pub fn build_strategy_with(
 ) -> Result<Box<dyn Strategy>, SolveError> {
     opts.validate()?;
     let strategy: Box<dyn Strategy> = match name {
+        "auto" => Box::new(Auto::new(opts, executor)),
         "cot" => Box::new(ChainOfThought { params: opts.params() }),
         "pot" => Box::new(ProgramOfThought::new(opts, executor)),
         "code-feedback" => Box::new(CodeFeedback::new(opts, executor)),

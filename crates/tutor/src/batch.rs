@@ -54,6 +54,10 @@ pub struct ReplyLine {
     pub diagnosis: Option<Diagnosis>,
     pub leak_blocked: bool,
     pub seconds: f64,
+    /// The final answer the last student message stated and the verdict on it; `null`
+    /// when it stated none.
+    #[serde(default)]
+    pub student_answer: Option<crate::StudentAnswer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -112,6 +116,7 @@ pub fn reply(tutor: &Tutor<'_>, references: &mut References, request: &ReplyRequ
             diagnosis: turn.diagnosis,
             leak_blocked: turn.leak_blocked,
             seconds,
+            student_answer: turn.student_answer,
             error: None,
         },
         Err(e) => ReplyLine {
@@ -120,6 +125,7 @@ pub fn reply(tutor: &Tutor<'_>, references: &mut References, request: &ReplyRequ
             diagnosis: None,
             leak_blocked: false,
             seconds,
+            student_answer: None,
             error: Some(e.to_string()),
         },
     }

@@ -151,11 +151,16 @@ pub fn diagnose(problem: &str, work: &str, reference: &Reference, checker: &Chec
     let answer_correct =
         answer.as_deref().is_some_and(|a| checker.equivalent(&reference.answer, a));
 
+    // Steps are held against the solution's quantities only when the tutor has some from
+    // a solution it trusts; otherwise only the student's own arithmetic is checked, and
+    // nothing is said about steps the student may be missing.
+    let arithmetic_only = reference.quantities.is_empty() || !reference.is_trusted();
     let mut first_wrong = None;
     if !answer_correct {
         for (index, status) in statuses.iter().enumerate() {
             let verdict = match status {
                 Status::Wrong(kind, claim) => Some((*kind, claim.clone())),
+                Status::Unmatched(..) if arithmetic_only => None,
                 Status::Unmatched(value, claim) => {
                     let leads_to_solution =
                         steps.iter().zip(&statuses).skip(index + 1).any(|(later, status)| {
@@ -266,7 +271,7 @@ fn other_operations(claim: &Claim) -> Vec<BigRational> {
 }
 
 /// The student's final answer: a marked answer, else the last number of the last step.
-fn final_answer(work: &str) -> Option<String> {
+pub(crate) fn final_answer(work: &str) -> Option<String> {
     extract_answer(work, &ExtractOptions { last_number_fallback: true })
         .filter(|a| !a.trim().is_empty())
 }

@@ -42,11 +42,13 @@ pub mod readability;
 mod reference;
 mod session;
 pub mod store;
+pub mod verdict;
 
 pub use diagnose::{diagnose, Diagnosis, WrongStep};
 pub use reference::{Quantity, Reference, Source};
 pub use session::{Outcome, Session, Turn, TurnStats, Tutor, TutorConfig};
 pub use store::{SqliteStore, Store};
+pub use verdict::{AnswerVerdict, StudentAnswer};
 
 /// What kind of mistake a wrong step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

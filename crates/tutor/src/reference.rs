@@ -3,18 +3,19 @@
 //!
 //! It comes from one of two places. A worked reference solution with calculator
 //! annotations (GSM8K's `<<48/2=24>>`) names its quantities itself. Otherwise Hypatia
-//! solves the problem silently with program of thought and runs the winning program once
-//! more under a tracer that records every number a variable takes: the quantities are what
-//! the program computed, not what a model claims. A program whose answer disagrees with a
-//! given reference answer contributes no quantities, because they would be the quantities
-//! of a wrong solution.
+//! solves the problem silently with the adaptive solver (`auto`), which also says how far
+//! its answer can be trusted, and runs a program that gave the chosen answer once more
+//! under a tracer that records every number a variable takes: the quantities are what the
+//! program computed, not what a model claims. A program whose answer disagrees with the
+//! chosen one contributes no quantities, because they would be the quantities of a wrong
+//! solution.
 
 use std::sync::Arc;
 
 use hypatia_grade::{evaluate, Checker};
 use hypatia_llm::Backend;
 use hypatia_sandbox::Status;
-use hypatia_solve::{Executor, Problem, ProgramOfThought, Step, Strategy, StrategyOptions};
+use hypatia_solve::{Auto, Executor, Problem, Step, Strategy, StrategyOptions};
 use num_rational::BigRational;
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +63,19 @@ pub struct Reference {
     pub quantities: Vec<Quantity>,
     pub solution: String,
     pub source: Source,
+    /// How far `answer` can be trusted, in `[0, 1]`: 1 for a given worked solution or
+    /// answer, the solver's calibrated confidence for Hypatia's own.
+    #[serde(default = "certain")]
+    pub confidence: f64,
 }
+
+fn certain() -> f64 {
+    1.0
+}
+
+/// A reference this confident or more is trusted to judge a student's answer alone;
+/// below it, a differing answer is checked before the student is told it is wrong.
+pub const TRUSTED_CONFIDENCE: f64 = 0.9;
 
 impl Reference {
     /// From a worked solution with `<<expr=value>>` annotations and an optional `#### N`
@@ -97,46 +110,54 @@ impl Reference {
             quantities,
             solution: strip_annotations(solution),
             source: Source::Given,
+            confidence: 1.0,
         })
     }
 
-    /// Solves `problem` with program of thought and traces the program's quantities.
-    /// `known_answer`, when given, is the truth: it is kept as the answer, and the
-    /// program's quantities are used only if its answer agrees.
+    /// Whether the answer is trusted enough to tell a student with another answer that it
+    /// is wrong ([`TRUSTED_CONFIDENCE`]).
+    pub fn is_trusted(&self) -> bool {
+        self.confidence >= TRUSTED_CONFIDENCE
+    }
+
+    /// Solves `problem` with the adaptive solver (`auto`: a program and a chain of thought,
+    /// more samples where they disagree) and traces the quantities of a program whose
+    /// answer is the chosen one; when no program gave it, there are none, and the
+    /// diagnosis checks only the student's own arithmetic. `known_answer`, when given, is
+    /// the truth: it is kept as the answer (confidence 1), and only a program that agrees
+    /// with it contributes quantities.
     pub fn solve(
         backend: &dyn Backend,
         executor: Arc<dyn Executor>,
         problem: &Problem,
         known_answer: Option<&str>,
     ) -> Result<Reference, TutorError> {
-        let pot = ProgramOfThought::new(&StrategyOptions::default(), executor.clone());
-        let solution = pot.solve(backend, problem, &mut |_| {})?;
-        let program = solution.trace.steps.iter().rev().find_map(|s| match s {
-            Step::Execution { code, outcome } if outcome.status == Status::Ok => Some(code),
-            _ => None,
-        });
+        let auto = Auto::new(&StrategyOptions::default(), executor.clone());
+        let solution = auto.solve(backend, problem, &mut |_| {})?;
         let checker = Checker::default();
         let agrees = match (known_answer, solution.answer.as_deref()) {
             (Some(known), Some(found)) => checker.equivalent(known, found),
             (Some(_), None) => false,
             (None, found) => found.is_some(),
         };
+        let chosen = known_answer.map(str::to_string).or_else(|| solution.answer.clone());
+        let program = chosen.as_deref().and_then(|c| program_with_answer(&solution.trace.steps, c));
         let quantities = match program {
-            Some(code) if agrees => trace_quantities(executor.as_ref(), code)?,
-            _ => Vec::new(),
+            Some(code) => trace_quantities(executor.as_ref(), &code)?,
+            None => Vec::new(),
         };
-        let answer = match (known_answer, solution.answer) {
-            (Some(known), _) => known.to_string(),
-            (None, Some(found)) => found,
-            (None, None) => return Err(TutorError::Unsolved),
-        };
+        let Some(answer) = chosen else { return Err(TutorError::Unsolved) };
         let source = match known_answer {
             Some(_) if agrees => Source::ProgramChecked,
             Some(_) => Source::Given,
             None => Source::ProgramUnchecked,
         };
+        let confidence = match known_answer {
+            Some(_) => 1.0,
+            None => solution.confidence.unwrap_or(0.0),
+        };
         let text = if agrees { solution.text } else { String::new() };
-        Ok(Reference { answer, quantities, solution: text, source })
+        Ok(Reference { answer, quantities, solution: text, source, confidence })
     }
 
     /// The final answer as an exact number, when it is one.
@@ -165,6 +186,37 @@ fn strip_annotations(solution: &str) -> String {
         Some((body, answer)) => format!("{}\nThe answer is {}.", body.trim_end(), answer.trim()),
         None => out,
     }
+}
+
+/// The last program that ran and whose answer is `answer`: among the samples of a
+/// pooling strategy (`auto`, `vote`), or the solution's own.
+fn program_with_answer(steps: &[Step], answer: &str) -> Option<String> {
+    let checker = Checker::default();
+    let same = |a: &str| checker.equivalent(answer, a) || checker.equivalent(a, answer);
+    let last_program = |steps: &[Step]| {
+        steps.iter().rev().find_map(|s| match s {
+            Step::Execution { code, outcome } if outcome.status == Status::Ok => Some(code.clone()),
+            _ => None,
+        })
+    };
+    let samples: Vec<(&Option<String>, &Vec<Step>)> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Sample { answer, steps, .. } => Some((answer, steps)),
+            _ => None,
+        })
+        .collect();
+    if samples.is_empty() {
+        let found = steps.iter().rev().find_map(|s| match s {
+            Step::Answer { answer: Some(a), .. } => Some(a.clone()),
+            _ => None,
+        })?;
+        return if same(&found) { last_program(steps) } else { None };
+    }
+    samples
+        .into_iter()
+        .filter(|(a, _)| a.as_deref().is_some_and(&same))
+        .find_map(|(_, steps)| last_program(steps))
 }
 
 /// Marks the tracer's output line, so the program's own output cannot be mistaken for it.
@@ -248,8 +300,16 @@ mod tests {
 
     fn solved(known: Option<&str>) -> Reference {
         let program = "Half of April's clips.\n```python\ndef solve():\n    april = 48\n    may = april // 2\n    return april + may\nprint(solve())\n```\n";
-        let backend =
-            hypatia_llm::ScriptedBackend::new([program, "She sold 24 in May, so 72 in all."]);
+        let backend = hypatia_llm::ScriptedBackend::from_fn(move |req, _| {
+            let system = &req.messages[0].content;
+            Some(if system.contains("Python") {
+                program.to_string()
+            } else if system.contains("tutor") {
+                "She sold 24 in May, so 72 in all.".to_string()
+            } else {
+                "48 + 24 = 72, so \\boxed{72}.".to_string()
+            })
+        });
         let exec =
             Arc::new(hypatia_solve::SandboxExecutor::global(hypatia_sandbox::Limits::default()));
         Reference::solve(
@@ -272,6 +332,9 @@ mod tests {
         assert!(wrong.quantities.is_empty() && wrong.solution.is_empty());
         let alone = solved(None);
         assert_eq!((alone.answer.as_str(), alone.source), ("72", Source::ProgramUnchecked));
+        // Program and reasoning agree: the calibrated confidence of that evidence.
+        assert!(alone.confidence > 0.5 && alone.confidence < 1.0, "{}", alone.confidence);
+        assert_eq!(r.confidence, 1.0);
     }
 
     #[test]

@@ -12,10 +12,12 @@
 //! cache finds the whole earlier conversation and turn 2 onward computes only the new
 //! message. A session replayed from a `tutor reply` history produces the same notes.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use hypatia_grade::Checker;
 use hypatia_llm::{Backend, ChatMessage, Request, SamplingParams};
+use hypatia_solve::Executor;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{diagnose, Diagnosis};
@@ -23,6 +25,7 @@ use crate::guard::{find_leaks, Protected};
 use crate::ladder::{guiding_question, intent, ordinal, HintLevel, Intent, Move};
 use crate::numbers::mentions;
 use crate::readability::{grade_level, limit_for};
+use crate::verdict::{AnswerVerdict, StudentAnswer};
 use crate::{Reference, TutorError};
 
 const SYSTEM: &str = include_str!("../prompts/system.txt");
@@ -106,6 +109,10 @@ pub struct Turn {
     pub seconds: f64,
     #[serde(default)]
     pub stats: TurnStats,
+    /// The final answer the message stated, and the verdict on it; `None` when it stated
+    /// none.
+    #[serde(default)]
+    pub student_answer: Option<StudentAnswer>,
 }
 
 /// What the model calls of one turn cost, summed over its drafts.
@@ -213,6 +220,7 @@ fn user_message(student: &str, notes: &str) -> String {
 struct Plan {
     action: Move,
     diagnosis: Option<Diagnosis>,
+    student_answer: Option<StudentAnswer>,
     level: HintLevel,
     notes: String,
     /// The ladder's question: the fallback reply, and the content the model words.
@@ -236,12 +244,49 @@ pub struct Tutor<'a> {
     backend: &'a dyn Backend,
     config: TutorConfig,
     checker: Checker,
+    /// Runs the programs that check a student's answer against an untrusted reference;
+    /// without it such an answer is judged `unsure`.
+    executor: Option<Arc<dyn Executor>>,
 }
 
 impl<'a> Tutor<'a> {
     pub fn new(backend: &'a dyn Backend, config: TutorConfig) -> Result<Self, TutorError> {
         config.validate()?;
-        Ok(Self { backend, config, checker: Checker::default() })
+        Ok(Self { backend, config, checker: Checker::default(), executor: None })
+    }
+
+    /// Lets the tutor check a student's answer that differs from a reference it does not
+    /// trust, by solving the problem again with programs run by `executor`.
+    pub fn with_checking(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The final answer `student` states, if any, and the verdict on it: checked by
+    /// solving again (model calls) where the reference is untrusted and `check` is set.
+    fn student_answer(
+        &self,
+        session: &Session,
+        student: &str,
+        check: bool,
+    ) -> Result<Option<StudentAnswer>, TutorError> {
+        if mentions(student).is_empty() {
+            return Ok(None);
+        }
+        let Some(value) = crate::diagnose::final_answer(student) else { return Ok(None) };
+        let verdict = match (&self.executor, check) {
+            (Some(executor), true) => crate::verdict::judge(
+                self.backend,
+                executor,
+                &session.problem,
+                &session.reference,
+                &value,
+                &self.checker,
+                self.config.seed.wrapping_add(session.turns.len() as u32),
+            )?,
+            _ => crate::verdict::judge_offline(&session.reference, &value, &self.checker),
+        };
+        Ok(Some(StudentAnswer { value, verdict }))
     }
 
     pub fn config(&self) -> &TutorConfig {
@@ -259,7 +304,8 @@ impl<'a> Tutor<'a> {
         if student.is_empty() {
             return Err(TutorError::Invalid("the student's message is empty".into()));
         }
-        let plan = self.plan(session, student);
+        let judged = self.student_answer(session, student, true)?;
+        let plan = self.plan(session, student, judged);
         let chat = session.chat(student, &plan.notes);
         let mut protected = self.protected(session, &plan);
         for said in session.turns.iter().map(|t| t.student.as_str()).chain([student]) {
@@ -324,7 +370,9 @@ impl<'a> Tutor<'a> {
     /// Replays a turn whose reply is already known (a `tutor reply` history), updating the
     /// session's state exactly as [`Tutor::respond`] would have.
     pub fn replay(&self, session: &mut Session, student: &str, tutor: &str) {
-        let plan = self.plan(session, student.trim());
+        // A past answer is judged without model calls: what was said then is history.
+        let judged = self.student_answer(session, student.trim(), false).ok().flatten();
+        let plan = self.plan(session, student.trim(), judged);
         let sent = Sent {
             text: tutor.trim().to_string(),
             leak_blocked: false,
@@ -352,6 +400,7 @@ impl<'a> Tutor<'a> {
             drafts: sent.drafts,
             seconds: sent.seconds,
             stats: sent.stats,
+            student_answer: plan.student_answer,
         });
     }
 
@@ -411,8 +460,9 @@ impl<'a> Tutor<'a> {
         protected
     }
 
-    /// The decision for a message: diagnosis, move, rung, notes. Pure: no model call.
-    fn plan(&self, session: &Session, student: &str) -> Plan {
+    /// The decision for a message: diagnosis, move, rung, notes. Pure: no model call
+    /// (the verdict on the student's answer, which may need some, comes in `judged`).
+    fn plan(&self, session: &Session, student: &str, judged: Option<StudentAnswer>) -> Plan {
         let intent = intent(student);
         let diagnosis = (!mentions(student).is_empty())
             .then(|| diagnose(&session.problem, student, &session.reference, &self.checker));
@@ -429,7 +479,7 @@ impl<'a> Tutor<'a> {
 
         let (action, level, outcome) = if session.outcome != Outcome::Open {
             (Move::Explain, session.hint_level, session.outcome)
-        } else if diagnosis.as_ref().is_some_and(|d| d.answer_correct) {
+        } else if judged.as_ref().is_some_and(|j| j.verdict == AnswerVerdict::Correct) {
             (Move::Confirm, session.hint_level, solved_outcome)
         } else if intent == Intent::WantsAnswer && attempts >= self.config.reveal_after {
             (Move::Explain, session.hint_level, Outcome::Told)
@@ -440,17 +490,30 @@ impl<'a> Tutor<'a> {
         };
 
         let target = diagnosis.as_ref().filter(|d| !d.is_empty()).or(session.diagnosis.as_ref());
-        let mut question = guiding_question(target, level, &session.problem, &session.reference);
+        let unsure = judged.as_ref().is_some_and(|j| j.verdict == AnswerVerdict::Unsure);
+        let mut question = if unsure {
+            // The tutor does not know better: no verdict, the steps checked together.
+            "I'm not sure about my own answer on this one, so let's check your steps together. What did you work out first, and how?".to_string()
+        } else {
+            guiding_question(target, level, &session.problem, &session.reference)
+        };
         // At the top rung the ladder has nothing more specific: asking the very same
         // question again helps no one, so ask the student to say what they tried.
         if session.turns.last().is_some_and(|t| t.tutor.ends_with(&question)) {
             question = "Tell me what you tried for that step, even if you are not sure. Which part feels hard?".into();
         }
         let notes = match &action {
-            Move::Guide { .. } => hypatia_solve::fill(
-                NOTES_GUIDE,
-                &[("finding", &finding(target)), ("mood", mood(intent)), ("question", &question)],
-            ),
+            Move::Guide { .. } => {
+                let finding = if unsure {
+                    "The answer could be right. Don't say it is right or wrong.".to_string()
+                } else {
+                    finding(target)
+                };
+                hypatia_solve::fill(
+                    NOTES_GUIDE,
+                    &[("finding", &finding), ("mood", mood(intent)), ("question", &question)],
+                )
+            }
             Move::Confirm => {
                 hypatia_solve::fill(NOTES_CONFIRM, &[("answer", &session.reference.answer)])
             }
@@ -474,6 +537,7 @@ impl<'a> Tutor<'a> {
         Plan {
             action,
             diagnosis,
+            student_answer: judged,
             level,
             notes: notes.trim().to_string(),
             question,
@@ -711,6 +775,50 @@ mod tests {
             [HintLevel::Nudge, HintLevel::Focus, HintLevel::Example, HintLevel::Nudge]
         );
         assert_eq!(s.reached(), [0]);
+    }
+
+    /// A reference the tutor solved itself without confidence: its answer (70) is wrong.
+    fn doubtful_session() -> Session {
+        let reference = Reference {
+            answer: "70".into(),
+            quantities: Vec::new(),
+            solution: String::new(),
+            source: crate::Source::ProgramUnchecked,
+            confidence: 0.4,
+        };
+        Session::new("t", "ada", PROBLEM, reference, 4)
+    }
+
+    #[test]
+    fn a_right_answer_is_never_called_wrong_on_an_untrusted_reference() {
+        let backend = ScriptedBackend::new(["Let's see."; 4]);
+        // No way to check: the verdict is unsure, and the reply says so.
+        let tutor = Tutor::new(&backend, TutorConfig::default()).unwrap();
+        let mut s = doubtful_session();
+        let turn = tutor.respond(&mut s, "48 / 2 = 24, 48 + 24 = 72. The answer is 72.").unwrap();
+        let judged = turn.student_answer.clone().unwrap();
+        assert_eq!((judged.value.as_str(), judged.verdict), ("72", AnswerVerdict::Unsure));
+        assert!(turn.tutor.contains("I'm not sure about my own answer"), "{}", turn.tutor);
+        // Arithmetic only: right steps are not blamed against an untrusted solution.
+        assert!(turn.diagnosis.as_ref().unwrap().first_wrong.is_none());
+        assert_eq!(s.outcome, Outcome::Open);
+
+        // With checking, three fresh programs give 72: the student is confirmed.
+        let checked = ScriptedBackend::from_fn(|req, _| {
+            Some(if req.messages[0].content.contains("Python") {
+                "```python\nprint(48 + 24)\n```".into()
+            } else {
+                "Yes, well done.".into()
+            })
+        });
+        let executor: Arc<dyn Executor> =
+            Arc::new(hypatia_solve::FnExecutor::new(|_| hypatia_solve::FnExecutor::ok("72\n")));
+        let tutor = Tutor::new(&checked, TutorConfig::default()).unwrap().with_checking(executor);
+        let mut s = doubtful_session();
+        let turn = tutor.respond(&mut s, "The answer is 72.").unwrap();
+        assert_eq!(turn.student_answer.as_ref().unwrap().verdict, AnswerVerdict::Correct);
+        assert_eq!(turn.action, Move::Confirm);
+        assert_eq!(s.outcome, Outcome::Solved);
     }
 
     #[test]

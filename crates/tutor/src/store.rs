@@ -222,6 +222,7 @@ mod tests {
             drafts: 1,
             seconds: 0.1,
             stats: Default::default(),
+            student_answer: None,
         });
         s
     }

@@ -282,6 +282,12 @@ fn examples(style: Style) -> &'static [(String, String)] {
     }
 }
 
+/// The problem texts of the worked examples the prompt of `style` shows (a program that
+/// reuses their numbers copied an example instead of reading the problem).
+pub fn example_problems(style: Style) -> Vec<&'static str> {
+    examples(style).iter().map(|(question, _)| question.as_str()).collect()
+}
+
 /// The last program of a sample and what it gave.
 struct Program {
     /// The completion the program came from (plan and code).

@@ -116,6 +116,7 @@ impl SolverVerifier {
                 index: round,
                 answer: solution.answer.clone(),
                 steps: solution.trace.steps.clone(),
+                method: None,
             });
             let (verdict, feedback) = match &solution.answer {
                 // Nothing to verify; a verifier call would be wasted.

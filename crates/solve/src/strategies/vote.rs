@@ -124,6 +124,7 @@ impl Strategy for Vote {
                     index,
                     answer: solution.answer.clone(),
                     steps: solution.trace.steps.clone(),
+                    method: None,
                 });
                 drawn.push(solution);
             }
