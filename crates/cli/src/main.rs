@@ -286,6 +286,34 @@ enum EvalCommand {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Tutor false rejection: on problems given without a worked solution (the tutor
+    /// solves them silently), the student gives the right answer, bare and with worked
+    /// steps; how often does the tutor call it wrong? Writes tutor_false_rejection.jsonl
+    /// (resumable) and false_rejection_summary.json.
+    FalseRejection {
+        /// GSM8K-format JSON Lines.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// dev, train or all.
+        #[arg(long, default_value = "dev")]
+        split: String,
+        /// Problems; each gives two right answers.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// An `auto` eval run over the same problems: its solutions are the tutor's
+        /// references (the silent solve, already computed).
+        #[arg(long)]
+        references: Option<PathBuf>,
+        /// School grade the replies are written for.
+        #[arg(long, default_value_t = 6)]
+        grade: u8,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Score a run's explanations with a judge model (answer correctness, reasoning,
     /// clarity, student-friendliness, 1-5; pass/fail; reason). Writes judge.jsonl and
     /// judge_summary.json into the run directory; a rerun resumes.
@@ -477,6 +505,46 @@ fn eval(args: EvalArgs) -> Result<()> {
                     eprintln!("[{phase} {done}/{total}]");
                 }
             })?;
+        bar.finish_and_clear();
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    if let Some(EvalCommand::FalseRejection {
+        data,
+        out,
+        split,
+        limit,
+        seed,
+        references,
+        grade,
+        engine,
+    }) = &args.command
+    {
+        let options = hypatia_eval::false_rejection::FalseRejectionOptions {
+            data: data.clone(),
+            out: out.clone(),
+            split: split.parse().map_err(|e| anyhow::anyhow!("--split: {e}"))?,
+            limit: *limit,
+            seed: *seed,
+            references: references.clone(),
+            config: hypatia_tutor::TutorConfig { grade: *grade, ..Default::default() },
+        };
+        let backend = engine.backend()?;
+        let executor: Arc<dyn hypatia_solve::Executor> =
+            Arc::new(hypatia_solve::SandboxExecutor::global(hypatia_sandbox::Limits::default()));
+        let bar = hypatia_eval::problems_bar(*limit, 0);
+        let summary = hypatia_eval::false_rejection::run_false_rejection(
+            backend,
+            executor,
+            &options,
+            &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                if bar.is_hidden() {
+                    eprintln!("[{done}/{total}]");
+                }
+            },
+        )?;
         bar.finish_and_clear();
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());

@@ -37,6 +37,7 @@
 pub mod calibration;
 mod compare;
 mod datasets;
+pub mod false_rejection;
 mod judge;
 mod progress;
 mod report;

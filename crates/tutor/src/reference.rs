@@ -15,7 +15,7 @@ use std::sync::Arc;
 use hypatia_grade::{evaluate, Checker};
 use hypatia_llm::Backend;
 use hypatia_sandbox::Status;
-use hypatia_solve::{Auto, Executor, Problem, Step, Strategy, StrategyOptions};
+use hypatia_solve::{Auto, Executor, Problem, Solution, Step, Strategy, StrategyOptions};
 use num_rational::BigRational;
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,17 @@ impl Reference {
     ) -> Result<Reference, TutorError> {
         let auto = Auto::new(&StrategyOptions::default(), executor.clone());
         let solution = auto.solve(backend, problem, &mut |_| {})?;
+        Reference::from_solution(executor.as_ref(), &solution, known_answer)
+    }
+
+    /// The reference a solver's `solution` gives (see [`Reference::solve`]): its answer and
+    /// confidence, and the quantities of a program in its trace that gave the chosen answer,
+    /// traced by running that program once more.
+    pub fn from_solution(
+        executor: &dyn Executor,
+        solution: &Solution,
+        known_answer: Option<&str>,
+    ) -> Result<Reference, TutorError> {
         let checker = Checker::default();
         let agrees = match (known_answer, solution.answer.as_deref()) {
             (Some(known), Some(found)) => checker.equivalent(known, found),
@@ -143,7 +154,7 @@ impl Reference {
         let chosen = known_answer.map(str::to_string).or_else(|| solution.answer.clone());
         let program = chosen.as_deref().and_then(|c| program_with_answer(&solution.trace.steps, c));
         let quantities = match program {
-            Some(code) => trace_quantities(executor.as_ref(), &code)?,
+            Some(code) => trace_quantities(executor, &code)?,
             None => Vec::new(),
         };
         let Some(answer) = chosen else { return Err(TutorError::Unsolved) };
@@ -156,7 +167,7 @@ impl Reference {
             Some(_) => 1.0,
             None => solution.confidence.unwrap_or(0.0),
         };
-        let text = if agrees { solution.text } else { String::new() };
+        let text = if agrees { solution.text.clone() } else { String::new() };
         Ok(Reference { answer, quantities, solution: text, source, confidence })
     }
 
