@@ -46,7 +46,7 @@ enum Command {
     /// Solve a problem with a strategy.
     Solve(SolveArgs),
     /// Run a strategy over a data set and write results, summary and report.
-    Eval(EvalArgs),
+    Eval(Box<EvalArgs>),
     /// Compare answers with the checker, or extract one from a model response.
     Grade(GradeArgs),
     /// Run a Python file in the sandbox; prints one JSON object.
@@ -440,7 +440,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench { command: BenchCommand::Serve(args) } => bench_serve::run(args),
         Command::Exec { timeout, file } => exec(timeout, &file),
         Command::Grade(args) => grade(args),
-        Command::Eval(args) => eval(args),
+        Command::Eval(args) => eval(*args),
         Command::Tutor(args) => tutor::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Data { command } => data::run(command),
@@ -729,7 +729,10 @@ fn solve(args: SolveArgs) -> Result<()> {
         println!("{value}");
     } else {
         let answer = solution.answer.as_deref().unwrap_or("(no answer found)");
-        println!("\n\nAnswer: {answer}");
+        match solution.confidence {
+            Some(c) => println!("\n\nAnswer: {answer} (confidence {c:.2})"),
+            None => println!("\n\nAnswer: {answer}"),
+        }
         eprintln!(
             "[{} · {} · {} tokens · {:.1} s]",
             solution.strategy, solution.model, solution.completion_tokens, solution.seconds

@@ -57,7 +57,10 @@ fn solve_json_has_the_contract_fields() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
-    assert_eq!(v["strategy"], "cot");
+    // `auto` is the default, and its answers carry a confidence in [0, 1].
+    assert_eq!(v["strategy"], "auto");
+    let confidence = v["confidence"].as_f64().expect("a confidence");
+    assert!((0.0..=1.0).contains(&confidence), "{confidence}");
     assert_eq!(v["model"], "smollm2-135m");
     assert!(v["tokens"].as_u64().unwrap() > 0);
     assert!(v["seconds"].as_f64().unwrap() > 0.0);

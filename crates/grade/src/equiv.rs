@@ -462,7 +462,7 @@ fn point(k: u64, j: usize) -> f64 {
         1 => 0.3 + 2.7 * u,
         _ => 3.0 + 7.0 * u,
     };
-    if (k + j as u64) % 2 == 0 {
+    if (k + j as u64).is_multiple_of(2) {
         magnitude
     } else {
         -magnitude
@@ -557,6 +557,12 @@ fn says_approx(s: &str) -> bool {
     ["\\approx", "about ", "approximately ", "approx ", "roughly ", "around "]
         .iter()
         .any(|m| lower.starts_with(m))
+}
+
+/// Whether `answer` has at least one complete reading.
+pub(crate) fn readable(answer: &str) -> bool {
+    let cleaned = lex::clean(answer);
+    !cleaned.is_empty() && !readings(&cleaned).is_empty()
 }
 
 /// The parses of a cleaned answer: one, or two when a top-level `a,bcd` may be a

@@ -107,6 +107,19 @@ pub fn correct_for(question: &str, gold: &str, pred: &str) -> bool {
     Checker::default().with_question(question).equivalent(gold, pred)
 }
 
+/// Whether the checker can read `answer` completely (as a number, an expression, a set,
+/// an interval, …). An answer it cannot read is compared only as text; for a competition
+/// problem that is a sign the answer is prose or broken notation.
+///
+/// ```
+/// assert!(hypatia_grade::readable(r"\frac{\sqrt3}{2}"));
+/// assert!(hypatia_grade::readable("(1, 2]"));
+/// assert!(!hypatia_grade::readable("the area is 12?"));
+/// ```
+pub fn readable(answer: &str) -> bool {
+    equiv::readable(answer)
+}
+
 /// Whether `word` names a unit of measure (`minutes`, `km`, `dollars`, `cups`): after
 /// "how many", a unit asks for a measure, anything else for a count.
 ///

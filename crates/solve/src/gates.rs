@@ -45,6 +45,10 @@ pub enum Doubt {
     NotAProbability,
     /// The program used the numbers of a worked example instead of the problem's.
     CopiedExample,
+    /// A competition answer the checker cannot read (prose, broken notation).
+    Unreadable,
+    /// The explanation written for the answer boxes a different one.
+    ExplanationDisagrees,
 }
 
 /// Words after "how many" that are not the counted noun.
@@ -159,12 +163,13 @@ impl Expectation {
                 Some(n) if n.chars().all(|c| c.is_alphabetic()) => e.whole = true,
                 _ => {}
             }
-        } else if ask_words.windows(2).any(|w| w[0] == "how" && w[1] == "much")
-            && (ask_words.iter().any(|w| MONEY.contains(&w.as_str())) || all.contains('$'))
-        {
-            e.money = true;
-        } else if all.contains('$') && ask_words.iter().any(|w| MONEY.contains(&w.as_str())) {
-            e.money = true;
+        } else {
+            // "How much … cost?", "How much money …?", or a money word asked about in a
+            // problem about dollars.
+            let how_much = ask_words.windows(2).any(|w| w[0] == "how" && w[1] == "much");
+            let money_word = ask_words.iter().any(|w| MONEY.contains(&w.as_str()));
+            let dollars = all.contains('$');
+            e.money = (how_much && (money_word || dollars)) || (dollars && money_word);
         }
         e
     }
@@ -173,6 +178,9 @@ impl Expectation {
     pub fn check(&self, style: Style, answer: &str) -> Vec<Doubt> {
         let mut doubts = Vec::new();
         if style != Style::Word {
+            if !hypatia_grade::readable(answer) {
+                doubts.push(Doubt::Unreadable);
+            }
             return doubts;
         }
         let Some(v) = evaluate(answer) else {
@@ -312,8 +320,9 @@ mod tests {
         let q = "A bag has 3 red and 2 blue marbles. What is the probability of red?";
         assert_eq!(doubts_of(q, "3/2"), [Doubt::NotAProbability]);
         assert_eq!(doubts_of(q, "'night_sleep'"), [Doubt::NotANumber]);
-        // Competition answers are expressions: no expectations.
+        // Competition answers are expressions: only that the checker can read them.
         assert_eq!(doubts_of(r"Find $x$ if $x^2 = 2$.", r"\sqrt{2}"), []);
+        assert_eq!(doubts_of(r"Find $x$ if $x^2 = 2$.", "x is about 1.4?"), [Doubt::Unreadable]);
     }
 
     #[test]
@@ -323,7 +332,7 @@ mod tests {
         let code =
             "yellow = 10\npurple = yellow * 180 / 100\ngreen = (yellow + purple) * 25 / 100\n\
                     print(yellow + purple + green + 80)";
-        assert!(copies_an_example("What is 15% of 80?", code, &[example]) == false);
+        assert!(!copies_an_example("What is 15% of 80?", code, &[example]));
         let copied = "a = 80\nb = 25\nprint(a * 25 / 100 + 15)";
         assert!(copies_an_example("What is 15% of 60?", copied, &[example]));
         assert!(!copies_an_example("What is 25% of 80?", copied, &[example]));

@@ -152,6 +152,18 @@ impl Auto {
         seed: u32,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Candidate, SolveError> {
+        // Where the stream of text goes next, for a reader watching it.
+        let stage = match (method, greedy) {
+            (Method::Pot, true) => "[auto: a program]\n",
+            (Method::Cot, true) => {
+                "\n\n[auto: checking with a second method, step-by-step reasoning]\n"
+            }
+            (Method::Pot, false) => {
+                "\n\n[auto: the answers differ or look doubtful; another program]\n"
+            }
+            (Method::Cot, false) => "\n\n[auto: another line of reasoning]\n",
+        };
+        on_event(Event::Text(stage));
         let mut solution = match (method, greedy) {
             (Method::Pot, true) => self.pot.solve(backend, problem, on_event)?,
             (Method::Cot, true) => self.cot.solve(backend, problem, on_event)?,
@@ -236,7 +248,7 @@ impl Strategy for Auto {
         let groups = group(&candidates);
         let lead = leader(&groups);
         let answered = candidates.iter().filter(|c| c.solution.answer.is_some()).count();
-        let winner_doubts: Vec<Doubt> = lead
+        let mut winner_doubts: Vec<Doubt> = lead
             .map(|g| {
                 // An answer is doubted when every drawing of it is.
                 let mut all = g.members.iter().map(|&i| &candidates[i].doubts);
@@ -266,9 +278,6 @@ impl Strategy for Auto {
                 }
             }
         };
-        let confidence =
-            Calibration::builtin().confidence(backend.model_name(), problem.style, bucket);
-
         let mut steps: Vec<Step> = candidates
             .iter()
             .enumerate()
@@ -292,13 +301,6 @@ impl Strategy for Auto {
             budget: 2 + self.max_extra,
             winner: lead.map(|g| g.answer.clone()),
         });
-        steps.push(Step::Confidence {
-            bucket: bucket.as_str().into(),
-            confidence,
-            doubts: winner_doubts,
-            style: problem.style,
-        });
-
         let mut prompt_tokens: u32 = candidates.iter().map(|c| c.solution.prompt_tokens).sum();
         let mut completion_tokens: u32 =
             candidates.iter().map(|c| c.solution.completion_tokens).sum();
@@ -322,6 +324,12 @@ impl Strategy for Auto {
                 completion_tokens += explained.completion_tokens - before.1;
                 steps.extend(explained.trace.steps[before.2..].iter().cloned());
                 text = explained.text;
+                // An explanation that boxes another answer than the program's is a sign
+                // the program computed something other than what was asked.
+                let boxed = hypatia_grade::last_boxed(&text);
+                if boxed.is_some_and(|b| !same(&b, answer.as_deref().unwrap_or(""))) {
+                    winner_doubts.push(Doubt::ExplanationDisagrees);
+                }
             }
             if text.is_empty() {
                 let i = reasoning.or(program).copied().unwrap_or(g.members[0]);
@@ -330,6 +338,19 @@ impl Strategy for Auto {
         } else if let Some(c) = candidates.iter().find(|c| c.method == Method::Cot) {
             text = c.solution.text.clone();
         }
+        let bucket = if !winner_doubts.is_empty() && bucket != Bucket::None {
+            Bucket::Doubtful
+        } else {
+            bucket
+        };
+        let confidence =
+            Calibration::builtin().confidence(backend.model_name(), problem.style, bucket);
+        steps.push(Step::Confidence {
+            bucket: bucket.as_str().into(),
+            confidence,
+            doubts: winner_doubts,
+            style: problem.style,
+        });
         steps.push(Step::Answer { answer: answer.clone(), source: "auto".into() });
         Ok(Solution {
             answer,
